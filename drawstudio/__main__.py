@@ -1,0 +1,7 @@
+"""`python -m drawstudio ...` is the `drawstudio` command (and what torchrun runs)."""
+
+import sys
+
+from drawstudio.cli import main
+
+sys.exit(main())

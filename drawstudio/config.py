@@ -1,0 +1,207 @@
+"""Run configuration: what model to build and how to train it.
+
+Two dataclasses with commented defaults (the paper's MNIST attention model), a
+`RunConfig` that holds both, and strict parsing from JSON: a wrong type, an unknown key
+or an impossible value raises `ConfigError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drawstudio.errors import ConfigError
+
+BINARIZE_MODES = ("dynamic", "threshold", "none")
+LIKELIHOODS = ("bernoulli", "logistic")
+
+
+@dataclass
+class ModelConfig:
+    channels: int = 1  # image channels: 1 (grey) or 3 (colour)
+    height: int = 28  # image height in pixels (B in the paper)
+    width: int = 28  # image width in pixels (A in the paper)
+    T: int = 64  # drawing steps (glimpses); paper MNIST: 64
+    attention: bool = True  # selective attention read/write (paper §3.2); False: whole image (eq. 17-18)
+    read_n: int = 2  # read grid is N×N filters; paper MNIST: 2
+    write_n: int = 5  # write patch is N×N; paper MNIST: 5
+    enc_size: int = 256  # encoder LSTM units; paper MNIST: 256
+    dec_size: int = 256  # decoder LSTM units; paper MNIST: 256
+    z_size: int = 100  # latent units per step; paper MNIST: 100
+    canvas_init: float = 0.0  # initial canvas logit c_0; 0 draws on grey (sigmoid(0) = 0.5)
+    learn_canvas: bool = False  # learn c_0 per pixel (starting from canvas_init)
+    num_classes: int = 0  # > 0: conditional DRAW, the one-hot label feeds encoder and decoder
+    likelihood: str = "bernoulli"  # "bernoulli" for binary/grey images, "logistic" for colour intensities
+
+    def validate(self) -> None:
+        _require(self.channels in (1, 3), "channels", self.channels, "must be 1 (grey) or 3 (colour)")
+        for name in ("height", "width", "T", "read_n", "write_n", "enc_size", "dec_size", "z_size"):
+            _require(getattr(self, name) >= 1, name, getattr(self, name), "must be at least 1")
+        _require(self.num_classes >= 0, "num_classes", self.num_classes, "must be 0 (unconditional) or more")
+        _require(self.num_classes != 1, "num_classes", 1, "a conditional model needs at least 2 classes")
+        _require(math.isfinite(self.canvas_init), "canvas_init", self.canvas_init, "must be a finite number")
+        _require(self.likelihood in LIKELIHOODS, "likelihood", self.likelihood, f"must be one of {LIKELIHOODS}")
+        if self.attention:
+            smallest = min(self.height, self.width)
+            for name in ("read_n", "write_n"):
+                n = getattr(self, name)
+                _require(n <= smallest, name, n, f"a {n}x{n} grid does not fit a {self.height}x{self.width} image")
+
+    @property
+    def read_size(self) -> int:
+        """Values the read hands to the encoder: two N×N glimpses (x and x̂) per channel."""
+        if self.attention:
+            return 2 * self.channels * self.read_n * self.read_n
+        return 2 * self.channels * self.height * self.width
+
+    @property
+    def write_size(self) -> int:
+        """Values the decoder's write layer emits: an N×N patch or the whole image."""
+        if self.attention:
+            return self.channels * self.write_n * self.write_n
+        return self.channels * self.height * self.width
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "mnist"  # mnist, fashion-mnist, binarized-mnist, two-digit-mnist, or a folder of images
+    data_dir: str | None = None  # where to look for dataset files; None: the usual places
+    binarize: str = "dynamic"  # dynamic: Bernoulli per batch; threshold: pixel > 125; none: intensities
+    batch_size: int = 64  # images per step (summed over ranks when distributed)
+    lr: float = 1e-3  # Adam learning rate at step 0
+    lr_decay: float = 1.0  # lr = lr0 * lr_decay ** (step / decay_every); 1.0 keeps it constant
+    decay_every: int = 1000  # steps over which the learning rate shrinks by lr_decay
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    grad_clip: float = 10.0  # clip the global gradient norm to this; 0 disables clipping
+    steps: int = 10000  # train until this global step
+    eval_every: int = 1000  # test-set NLL every this many steps; 0: only when asked
+    eval_images: int = 10000  # test images used for the periodic NLL (the whole split if fewer)
+    autosave_seconds: float = 180.0  # write a checkpoint at least this often while training
+    log_every: int = 1  # metrics line every this many steps (averaged over them)
+    seed: int = 0
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
+    compile: bool = False  # torch.compile the drawing step (worth it on a GPU)
+    amp: bool = False  # bf16 autocast for the matrix products (GPU)
+    fused: bool = True  # the fused fast path (same model; False runs the plain reference code)
+
+    def validate(self) -> None:
+        _require(self.binarize in BINARIZE_MODES, "binarize", self.binarize, f"must be one of {BINARIZE_MODES}")
+        _require(self.batch_size >= 1, "batch_size", self.batch_size, "must be at least 1")
+        _require(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "must be a positive number")
+        _require(
+            math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1,
+            "lr_decay", self.lr_decay, "must be in (0, 1]",
+        )
+        _require(self.decay_every >= 1, "decay_every", self.decay_every, "must be at least 1")
+        for name in ("adam_beta1", "adam_beta2"):
+            beta = getattr(self, name)
+            _require(0 <= beta < 1, name, beta, "must be in [0, 1)")
+        _require(math.isfinite(self.grad_clip) and self.grad_clip >= 0, "grad_clip", self.grad_clip,
+                 "must be 0 (off) or a positive number")
+        _require(self.steps >= 0, "steps", self.steps, "must be 0 or more")
+        _require(self.eval_every >= 0, "eval_every", self.eval_every, "must be 0 (off) or more")
+        _require(self.eval_images >= 1, "eval_images", self.eval_images, "must be at least 1")
+        _require(self.autosave_seconds > 0, "autosave_seconds", self.autosave_seconds, "must be positive")
+        _require(self.log_every >= 1, "log_every", self.log_every, "must be at least 1")
+        _require(bool(self.dataset), "dataset", self.dataset, "must name a dataset or a folder")
+        device_ok = self.device in ("auto", "cpu", "cuda") or (
+            self.device.startswith("cuda:") and self.device[5:].isdigit()
+        )
+        _require(device_ok, "device", self.device, "must be auto, cpu, cuda or cuda:N")
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        self.model.validate()
+        self.train.validate()
+        if self.model.likelihood == "bernoulli" and self.model.channels == 3 and self.train.binarize != "none":
+            raise ConfigError("binarize: colour images need binarize 'none' (use the logistic likelihood)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "config") -> RunConfig:
+        """Parse and validate; errors name `source` (a file path or 'config') and the field."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object with 'model' and 'train', got {type(data).__name__}")
+        unknown = set(data) - {"model", "train"}
+        if unknown:
+            raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; expected 'model' and 'train'")
+        try:
+            config = cls(
+                model=_dataclass_from_dict(ModelConfig, data.get("model", {}), "model"),
+                train=_dataclass_from_dict(TrainConfig, data.get("train", {}), "train"),
+            )
+            config.validate()
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from None
+        return config
+
+    def save(self, path: Path) -> None:
+        from drawstudio.atomic import atomic_write_bytes
+
+        atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot read config ({_reason(error)})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+        return cls.from_dict(data, str(path))
+
+
+def _require(ok: bool, name: str, value: Any, problem: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={value!r} {problem}")
+
+
+def _reason(error: OSError | UnicodeDecodeError) -> str:
+    return getattr(error, "strerror", None) or str(error)
+
+
+def _dataclass_from_dict(cls: type, data: Any, section: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{section}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{section}: unknown field(s) {sorted(unknown)}")
+    values = {}
+    for name, value in data.items():
+        values[name] = _check_type(value, hints[name], f"{section}.{name}")
+    return cls(**values)
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for kind in allowed:
+        if kind is type(None) and value is None:
+            return None
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind is str and isinstance(value, str):
+            return value
+    names = " or ".join("null" if k is type(None) else k.__name__ for k in allowed)
+    raise ConfigError(f"{where}: expected {names}, got {type(value).__name__} {value!r}")

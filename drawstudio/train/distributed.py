@@ -1,0 +1,69 @@
+"""Training on several processes with torchrun: DistributedDataParallel over gloo (CPU) or
+NCCL (GPU). Every rank draws the same global batch order and trains on its own slice of
+each batch; gradients are averaged, so K ranks on a global batch B step exactly like one
+process on B. Only rank 0 writes metrics and checkpoints."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+from torch import Tensor, nn
+
+from drawstudio.errors import ConfigError
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device | None = None  # set for multi-process runs (each rank's own device)
+
+    @property
+    def is_writer(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    def shard(self, indices: Tensor) -> Tensor:
+        """This rank's contiguous slice of a global batch."""
+        if not self.active:
+            return indices
+        per_rank = len(indices) // self.world_size
+        return indices[self.rank * per_rank:(self.rank + 1) * per_rank]
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        if not self.active:
+            return module
+        device_ids = [self.device.index] if self.device is not None and self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+
+
+def init_from_environment(device_name: str, batch_size: int) -> DistInfo:
+    """Join the process group torchrun describes in the environment; a plain process gets
+    a single-rank DistInfo."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return DistInfo()
+    if batch_size % world_size:
+        raise ConfigError(f"batch_size={batch_size} must divide evenly over {world_size} processes")
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    use_cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group("nccl" if use_cuda else "gloo")
+    return DistInfo(rank=rank, world_size=world_size, device=device)
+
+
+def shutdown() -> None:
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

@@ -1,0 +1,202 @@
+"""A Trainer on a background thread that other threads steer: start, pause, resume,
+single step, stop, retune, checkpoint, snapshot. Commands may come from any thread;
+events are emitted from the training thread (the studio re-posts them to its GUI thread).
+
+States: idle → running ⇄ paused → stopped; "finished" when the run reaches its step count
+(it can still be stepped or extended); "failed" after an error the user must see
+(a non-finite loss pauses instead, so the learning rate can be lowered and training
+continued).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from drawstudio.errors import DrawStudioError, NonFiniteError
+from drawstudio.events import Event
+from drawstudio.train.snapshot import Snapshot
+from drawstudio.train.trainer import Trainer
+
+IDLE, RUNNING, PAUSED, FINISHED, STOPPED, FAILED = "idle", "running", "paused", "finished", "stopped", "failed"
+
+
+class TrainingSession:
+    def __init__(self, trainer: Trainer, snapshot_interval: float = 1.0, snapshot_size: tuple[int, int] = (16, 16)):
+        self.trainer = trainer
+        self.snapshot_interval = snapshot_interval  # seconds between snapshots while running
+        self.snapshot_size = snapshot_size  # (reconstructions, samples)
+        self.sample_labels: list[int] | None = None
+        self.state = IDLE
+        self.state_changed = Event("state_changed")  # (state: str)
+        self.metrics = trainer.events  # (record: dict), every line of metrics.jsonl
+        self.snapshot_ready = Event("snapshot_ready")  # (Snapshot)
+        self.error = Event("error")  # (message: str)
+        self._commands: list[Callable[[], None]] = []
+        self._wake = threading.Condition()
+        self._single_steps = 0
+        self._stop = False
+        self._snapshot_due = True
+        self._last_snapshot = 0.0
+        self._thread: threading.Thread | None = None
+
+    # ---- commands (any thread) ------------------------------------------------------
+
+    def start(self) -> None:
+        """Start training (or resume it when paused)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="drawstudio-training", daemon=True)
+            self._set_state(RUNNING)
+            self._thread.start()
+        else:
+            self.resume()
+
+    def pause(self) -> None:
+        self._post(lambda: self._set_state(PAUSED) if self.state == RUNNING else None)
+
+    def resume(self) -> None:
+        self._post(lambda: self._set_state(RUNNING) if self.state in (PAUSED, FINISHED, IDLE) else None)
+
+    def step_once(self) -> None:
+        """One training step, from paused (or idle)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="drawstudio-training", daemon=True)
+            self._set_state(PAUSED)
+            self._thread.start()
+        self._post(self._queue_single_step)
+
+    def stop(self, timeout: float | None = 60.0) -> None:
+        """Finish the current step, write a checkpoint and end the thread."""
+        with self._wake:
+            self._stop = True
+            self._wake.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def request_snapshot(self) -> None:
+        self._post(self._mark_snapshot_due)
+
+    def request_checkpoint(self) -> None:
+        self._post(self._checkpoint)
+
+    def request_eval(self) -> None:
+        self._post(lambda: self.trainer.evaluate("test", self.trainer.config.train.eval_images))
+
+    def set_sample_labels(self, labels: list[int] | None) -> None:
+        def apply() -> None:
+            self.sample_labels = labels
+            self._snapshot_due = True
+
+        self._post(apply)
+
+    def change_schedule(self, lr: float | None = None, decay: float | None = None, every: int | None = None) -> None:
+        """Takes effect at the next step; raises ConfigError at once for an impossible value."""
+        self.trainer.change_schedule(lr, decay, every)
+
+    def extend(self, steps: int) -> None:
+        """Move the run's end to `steps` (e.g. to keep training a finished run)."""
+        def apply() -> None:
+            self.trainer.config.train.steps = steps
+            if self.state == FINISHED and not self.trainer.finished:
+                self._set_state(PAUSED)
+
+        self._post(apply)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ---- the training thread ------------------------------------------------------
+
+    def _post(self, command: Callable[[], None]) -> None:
+        with self._wake:
+            self._commands.append(command)
+            self._wake.notify_all()
+        if self._thread is None:  # not started: apply right here
+            self._drain()
+
+    def _drain(self) -> None:
+        with self._wake:
+            commands, self._commands = self._commands, []
+        for command in commands:
+            try:
+                command()
+            except DrawStudioError as error:
+                self.error.emit(str(error))
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except DrawStudioError as error:
+            self.error.emit(str(error))
+            self._set_state(FAILED)
+        except Exception as error:  # a bug: report it rather than die silently in a thread
+            self.error.emit(f"internal error: {type(error).__name__}: {error}")
+            self._set_state(FAILED)
+            raise
+        finally:
+            self.trainer.close()
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not (self._stop or self._commands or self._should_step()):
+                    self._wake.wait()
+                stopping = self._stop
+            self._drain()
+            if stopping:
+                self._checkpoint()
+                self._set_state(STOPPED)
+                return
+            if self._should_step():
+                self._one_step()
+            if self._snapshot_due or (self.state == RUNNING and
+                                      time.monotonic() - self._last_snapshot >= self.snapshot_interval):
+                self._take_snapshot()
+
+    def _should_step(self) -> bool:
+        return (self.state == RUNNING and not self.trainer.finished) or self._single_steps > 0
+
+    def _one_step(self) -> None:
+        single = self._single_steps > 0
+        self._single_steps = max(0, self._single_steps - 1)
+        try:
+            self.trainer.advance()
+        except NonFiniteError as error:
+            self._set_state(PAUSED)
+            self.error.emit(str(error))
+            return
+        if single:
+            self._snapshot_due = True
+        if self.trainer.finished and self.state == RUNNING:
+            self._snapshot_due = True
+            self._set_state(FINISHED)
+
+    def _take_snapshot(self) -> None:
+        self._snapshot_due = False
+        self._last_snapshot = time.monotonic()
+        recon, samples = self.snapshot_size
+        snapshot: Snapshot = self.trainer.snapshot(recon, samples, self.sample_labels)
+        self.snapshot_ready.emit(snapshot)
+
+    def _checkpoint(self) -> None:
+        self.trainer.save_checkpoint()
+
+    def _queue_single_step(self) -> None:
+        if self.state == RUNNING:
+            self._set_state(PAUSED)
+        self._single_steps += 1
+
+    def _mark_snapshot_due(self) -> None:
+        self._snapshot_due = True
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    def describe(self) -> dict[str, Any]:
+        t = self.trainer
+        return {"state": self.state, "step": t.step, "epoch": t.epoch, "lr": t.lr, "device": str(t.device)}

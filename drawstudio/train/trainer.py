@@ -1,0 +1,431 @@
+"""The trainer: one run's model, optimiser, data, schedule and run directory.
+
+It is not thread-aware: `TrainingSession` drives it from a thread and the CLI from the
+main thread, both through `advance()`. The one thing other threads may call is
+`change_schedule`, which queues the change for the next step.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from drawstudio.config import RunConfig
+from drawstudio.data import load_dataset
+from drawstudio.data.base import ImageData, ImageSet
+from drawstudio.data.batches import EpochSampler, effective_binarize, to_model_input
+from drawstudio.devices import resolve_device
+from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError, RunDirError
+from drawstudio.events import Event
+from drawstudio.model.draw import Draw, DrawOutput
+from drawstudio.model.fused import fused_forward
+from drawstudio.train import checkpoint as ckpt
+from drawstudio.train import schedule
+from drawstudio.train.distributed import DistInfo
+from drawstudio.train.metrics import MetricsWriter
+from drawstudio.train.snapshot import Attention, Snapshot, to_numpy
+
+EVAL_SEED_OFFSET = 1_000_003  # eval and snapshots draw from their own generators, never the training RNG
+
+
+class Objective(nn.Module):
+    """The model's training pass as a module, so DistributedDataParallel and torch.compile
+    can wrap it; `fused` picks the fast path (same numbers as the plain one)."""
+
+    def __init__(self, model: Draw, fused: bool):
+        super().__init__()
+        self.model = model
+        self.fused = fused
+
+    def forward(self, x: Tensor, labels: Tensor | None = None, noise: Tensor | None = None,
+                importance: bool = False) -> DrawOutput:
+        if self.fused:
+            return fused_forward(self.model, x, labels, noise, importance)
+        return self.model(x, labels, noise, importance=importance)
+
+
+@dataclass
+class EvalSet:
+    images: Tensor  # (N, C, H, W) model input in [0, 1] on the device, binarised once with a fixed seed
+    labels: Tensor | None
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: Path | None,
+        *,
+        data: ImageData | None = None,
+        dist: DistInfo | None = None,
+        download: bool = False,
+        progress: Any = None,
+    ):
+        config.validate()
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.dist = dist or DistInfo()
+        self.device = self.dist.device or resolve_device(config.train.device)
+        self.events = Event("record")  # every metrics record, as written to metrics.jsonl
+        self._pending: list[dict[str, Any]] = []
+        self._pending_lock = threading.Lock()
+
+        train = config.train
+        shape = (config.model.channels, config.model.height, config.model.width)
+        self.data = data or load_dataset(
+            train.dataset, train.data_dir, image_size=shape[1:], channels=shape[0], download=download,
+            progress=progress,
+        )
+        self._check_data_fits(shape)
+        self.binarize = effective_binarize(self.data, train.binarize)
+        self.sampler = EpochSampler(len(self.data.train), train.batch_size, train.seed)
+        self.data_generator = torch.Generator().manual_seed(train.seed)
+
+        torch.manual_seed(train.seed)
+        self.model = Draw(config.model).to(self.device)
+        self.objective: nn.Module = Objective(self.model, train.fused)
+        self.optimizer = torch.optim.Adam(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=train.lr, betas=(train.adam_beta1, train.adam_beta2),
+        )
+        self.segments = [schedule.Segment(0, train.lr, train.lr_decay, train.decay_every)]
+        self.step = 0
+        self.elapsed = 0.0  # seconds spent training, over all sessions of the run
+        self.resumed_from: Path | None = None
+        self.skipped_checkpoints: list[str] = []
+        self._eval_sets: dict[str, EvalSet] = {}
+        self._last_save = time.monotonic()
+        self._metrics: MetricsWriter | None = None
+        self._window: list[Tensor] = []
+
+        if self.run_dir is not None:
+            self._prepare_run_dir()
+        self.objective = self.dist.wrap(self.objective)
+        if train.compile:
+            self.objective = torch.compile(self.objective)
+
+    # ---- run directory ------------------------------------------------------------
+
+    def _prepare_run_dir(self) -> None:
+        assert self.run_dir is not None
+        found = ckpt.newest_loadable(self.run_dir, self.device)
+        if found is not None:
+            path, state, self.skipped_checkpoints = found
+            self.load_state(path, state)
+            self.resumed_from = path
+        if not self.dist.is_writer:
+            return
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            config_path = self.run_dir / "config.json"
+            if not config_path.exists():
+                self.config.save(config_path)
+        except OSError as error:
+            raise RunDirError(f"{self.run_dir}: cannot write the run directory ({error.strerror or error})") from None
+        self._metrics = MetricsWriter(self.run_dir / "metrics.jsonl")
+        if self.resumed_from is not None:
+            self.record({"kind": "resume", "step": self.step, "checkpoint": self.resumed_from.name})
+
+    def _check_data_fits(self, shape: tuple[int, int, int]) -> None:
+        if tuple(self.data.shape) != shape:
+            raise ConfigError(
+                f"dataset {self.data.name!r} has {'x'.join(map(str, self.data.shape))} images "
+                f"(channels x height x width); the model is set up for {'x'.join(map(str, shape))}"
+            )
+        wanted = self.config.model.num_classes
+        if wanted and self.data.num_classes != wanted:
+            have = self.data.num_classes or "no"
+            raise ConfigError(f"num_classes={wanted}: dataset {self.data.name!r} has {have} class labels")
+        if self.config.train.batch_size > len(self.data.train):
+            raise ConfigError(
+                f"batch_size={self.config.train.batch_size} is larger than the {len(self.data.train)} "
+                f"training images of {self.data.name!r}"
+            )
+
+    # ---- state --------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "data": self.data_generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": schedule.to_list(self.segments),
+            "sampler": self.sampler.state_dict(),
+            "rng": rng,
+        }
+
+    def load_state(self, path: Path, state: dict[str, Any]) -> None:
+        stored = ckpt.check_config(path, state)
+        if stored.model != self.config.model:
+            raise CheckpointError(f"{path}: checkpoint is for a different model ({_model_diff(stored, self.config)})")
+        ckpt.check_model_state(path, self.model, state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.segments = schedule.from_list(state["schedule"])
+            self.sampler.load_state_dict(state["sampler"])
+            torch.set_rng_state(state["rng"]["torch"].cpu())
+            self.data_generator.set_state(state["rng"]["data"].cpu())
+            if "cuda" in state["rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+            self.step = int(state["step"])
+            self.elapsed = float(state.get("elapsed", 0.0))
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as error:
+            raise CheckpointError(f"{path}: damaged training state ({str(error).splitlines()[0][:200]})") from None
+
+    def save_checkpoint(self) -> Path | None:
+        """Write a checkpoint now (rank 0 only). Raises RunDirError when it cannot be saved;
+        the previous checkpoints are then untouched."""
+        self._last_save = time.monotonic()
+        if self.run_dir is None or not self.dist.is_writer:
+            return None
+        try:
+            path = ckpt.save_checkpoint(self.run_dir, self.state_dict())
+            if self._metrics is not None:
+                self._metrics.sync()
+        except OSError as error:
+            raise RunDirError(
+                f"{self.run_dir}: could not save a checkpoint ({error.strerror or error}); "
+                "training stopped so that no progress is lost unsaved"
+            ) from None
+        self.record({"kind": "checkpoint", "step": self.step, "file": path.name})
+        return path
+
+    def record(self, record: dict[str, Any]) -> None:
+        if self._metrics is not None:
+            try:
+                self._metrics.write(record)
+            except OSError as error:
+                raise RunDirError(f"{self._metrics.path}: cannot append metrics ({error.strerror or error})") from None
+        self.events.emit(record)
+
+    def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+
+    # ---- schedule -----------------------------------------------------------------
+
+    def change_schedule(self, lr: float | None = None, decay: float | None = None, every: int | None = None) -> None:
+        """Queue a learning-rate change for the next step (safe from any thread)."""
+        if lr is not None and not (math.isfinite(lr) and lr > 0):
+            raise ConfigError(f"lr={lr!r} must be a positive number")
+        if decay is not None and not (math.isfinite(decay) and 0 < decay <= 1):
+            raise ConfigError(f"lr_decay={decay!r} must be in (0, 1]")
+        if every is not None and every < 1:
+            raise ConfigError(f"decay_every={every!r} must be at least 1")
+        with self._pending_lock:
+            self._pending.append({"lr": lr, "decay": decay, "every": every})
+
+    def _apply_schedule_changes(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        for change in pending:
+            self.segments = schedule.change(self.segments, self.step, **change)
+            current = self.segments[-1]
+            self.record({"kind": "schedule", "step": self.step, "lr": current.lr, "decay": current.decay,
+                         "every": current.every})
+
+    @property
+    def lr(self) -> float:
+        return schedule.learning_rate(self.step, self.segments)
+
+    @property
+    def epoch(self) -> float:
+        return self.step * self.config.train.batch_size / len(self.data.train)
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.config.train.steps
+
+    # ---- training -----------------------------------------------------------------
+
+    def batch(self) -> tuple[Tensor, Tensor | None]:
+        """This rank's share of the next global batch, as model input on the device."""
+        indices = self.dist.shard(self.sampler.next_indices())
+        images = self.data.train.images(indices, self.data_generator)
+        x = to_model_input(images, self.binarize, self.data_generator, self.device)
+        labels = self.data.train.labels(indices) if self.config.model.num_classes else None
+        return x, None if labels is None else labels.to(self.device)
+
+    def train_step(self) -> dict[str, Any] | None:
+        """One optimiser step. Returns the metrics record when this step is logged.
+        Raises NonFiniteError, leaving weights and optimiser state untouched."""
+        self._apply_schedule_changes()
+        lr = self.lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        start = time.perf_counter()
+        x, labels = self.batch()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.train.amp):
+            out = self.objective(x, labels)
+        loss = out.loss.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.config.train.grad_clip or math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], clip)
+        stats = torch.cat([torch.stack([loss.detach(), out.recon.detach().mean(), grad_norm]),
+                           out.kl.detach().mean(0)])
+        if not bool(torch.isfinite(stats[:3]).all()):  # the one host sync of a step
+            self.optimizer.zero_grad(set_to_none=True)
+            values = stats[:3].tolist()
+            self.record({"kind": "nonfinite", "step": self.step, "loss": values[0], "grad_norm": values[2]})
+            raise NonFiniteError(
+                f"step {self.step}: the {'loss' if not math.isfinite(values[0]) else 'gradient'} is not finite "
+                f"(loss {values[0]}, gradient norm {values[2]}); the weights were not updated. "
+                "Lower the learning rate and continue."
+            )
+        self.optimizer.step()
+        self.step += 1
+        seconds = time.perf_counter() - start
+        self.elapsed += seconds
+        self._window.append(stats)
+        if self.step % self.config.train.log_every and not self.finished:
+            return None
+        return self._log(lr, seconds)
+
+    def _log(self, lr: float, seconds: float) -> dict[str, Any]:
+        mean = torch.stack(self._window).mean(0).tolist()
+        self._window = []
+        loss, recon, grad_norm, *kl_t = mean
+        record = {
+            "kind": "train", "step": self.step, "epoch": round(self.epoch, 4), "time": time.time(),
+            "elapsed": round(self.elapsed, 3), "loss": loss, "recon": recon, "kl": sum(kl_t), "kl_t": kl_t,
+            "grad_norm": grad_norm, "lr": lr, "images_per_s": self.config.train.batch_size / seconds,
+        }
+        self.record(record)
+        return record
+
+    def advance(self) -> None:
+        """One step plus whatever falls due after it: the periodic test NLL, the autosave,
+        and the final checkpoint when the run reaches its step count."""
+        self.train_step()
+        every = self.config.train.eval_every
+        if every and self.step % every == 0:
+            self.evaluate("test", self.config.train.eval_images)
+        if self.finished or time.monotonic() - self._last_save >= self.config.train.autosave_seconds:
+            self.save_checkpoint()
+
+    # ---- evaluation ---------------------------------------------------------------
+
+    def split(self, name: str) -> ImageSet:
+        found = {"train": self.data.train, "test": self.data.test, "valid": self.data.valid}.get(name)
+        if found is None:
+            raise ConfigError(f"split {name!r}: dataset {self.data.name!r} has no such split")
+        return found
+
+    def eval_set(self, name: str) -> EvalSet:
+        """A split as model input, binarised once with a fixed seed so every evaluation of the
+        run sees the same images."""
+        if name not in self._eval_sets:
+            images = self.split(name)
+            generator = torch.Generator().manual_seed(self.config.train.seed + EVAL_SEED_OFFSET)
+            indices = torch.arange(len(images))
+            x = to_model_input(images.images(indices, generator), self.binarize, generator, self.device)
+            labels = images.labels(indices) if self.config.model.num_classes else None
+            self._eval_sets[name] = EvalSet(x, None if labels is None else labels.to(self.device))
+        return self._eval_sets[name]
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "test", max_images: int | None = None, iw_samples: int = 1,
+                 batch_size: int = 1000, log: bool = True) -> dict[str, Any]:
+        """The test-set bound in nats per image: reconstruction + KL (the paper's number) and,
+        with iw_samples K > 1, the importance-weighted bound log (1/K) Σ p(x, z_k)/q(z_k|x)."""
+        data = self.eval_set(split)
+        count = len(data.images) if max_images is None else min(max_images, len(data.images))
+        generator = torch.Generator(self.device).manual_seed(self.config.train.seed + EVAL_SEED_OFFSET)
+        per_batch = max(1, batch_size // iw_samples)
+        sums = torch.zeros(4, dtype=torch.float64)
+        start = time.perf_counter()
+        for first in range(0, count, per_batch):
+            last = min(first + per_batch, count)
+            x = data.images[first:last]
+            labels = None if data.labels is None else data.labels[first:last]
+            bound, recon, kl, iw = self._bounds(x, labels, iw_samples, generator)
+            sums += torch.stack([bound.sum(), recon.sum(), kl.sum(), iw.sum()]).double().cpu()
+        bound, recon, kl, iw = (sums / count).tolist()
+        record: dict[str, Any] = {
+            "kind": "eval", "split": split, "step": self.step, "nll": bound, "recon": recon, "kl": kl,
+            "images": count, "seconds": round(time.perf_counter() - start, 3),
+        }
+        if iw_samples > 1:
+            record.update(iw_nll=iw, iw_samples=iw_samples)
+        if log:
+            self.record(record)
+        return record
+
+    def _bounds(self, x: Tensor, labels: Tensor | None, k: int, generator: torch.Generator
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Per image: the bound, its reconstruction and KL parts, and the K-sample IW bound."""
+        c = self.config.model
+        repeated = x.repeat(k, 1, 1, 1)  # (K·B, C, H, W), sample k of image b at k·B + b
+        repeated_labels = None if labels is None else labels.repeat(k)
+        noise = torch.randn(c.T, repeated.shape[0], c.z_size, device=self.device, generator=generator)
+        out = fused_forward(self.model, repeated, repeated_labels, noise, importance=k > 1)
+        batch = x.shape[0]
+        bound = out.loss.view(k, batch)
+        recon = out.recon.view(k, batch).mean(0)
+        kl = out.kl.sum(1).view(k, batch).mean(0)
+        if k == 1:
+            return bound[0], recon, kl, bound[0]
+        log_weights = -(out.recon + out.log_ratio).view(k, batch)  # log p(x|z) + log p(z) − log q(z|x)
+        iw = -(torch.logsumexp(log_weights, 0) - math.log(k))
+        return bound.mean(0), recon, kl, iw
+
+    # ---- what the studio shows ---------------------------------------------------------
+
+    @torch.no_grad()
+    def snapshot(self, n_recon: int = 16, n_samples: int = 16, sample_labels: list[int] | None = None) -> Snapshot:
+        """Reconstructions of a fixed test batch and samples from fixed prior noise, with every
+        step's canvas and attention, so successive snapshots show the same images learning."""
+        c = self.config.model
+        data = self.eval_set("test")
+        n_recon = min(n_recon, len(data.images))
+        x = data.images[:n_recon]
+        labels = None if data.labels is None else data.labels[:n_recon]
+        generator = torch.Generator(self.device).manual_seed(self.config.train.seed + 2 * EVAL_SEED_OFFSET)
+        noise = torch.randn(c.T, n_recon, c.z_size, device=self.device, generator=generator)
+        out = self.model(x, labels, noise, record=True)
+        trace = out.trace
+        assert trace is not None
+        wanted = None
+        if c.num_classes:
+            classes = sample_labels or [i % c.num_classes for i in range(n_samples)]
+            n_samples = len(classes)
+            wanted = torch.tensor(classes, device=self.device)
+        sample_noise = torch.randn(c.T, n_samples, c.z_size, device=self.device, generator=generator)
+        samples, sample_write = self.model.generate(n_samples, wanted, sample_noise)
+        return Snapshot(
+            step=self.step,
+            originals=to_numpy(x),
+            labels=None if labels is None else labels.cpu().numpy(),
+            reconstructions=to_numpy(torch.sigmoid(trace.canvases)),
+            read=Attention.from_params(trace.read, c.read_n),
+            write=Attention.from_params(trace.write, c.write_n),
+            read_glimpses=to_numpy(trace.read_glimpses),
+            write_patches=to_numpy(trace.write_patches),
+            samples=to_numpy(samples),
+            sample_write=Attention.from_params(sample_write, c.write_n),
+            sample_labels=None if wanted is None else wanted.cpu().numpy(),
+            kl_per_step=to_numpy(out.kl.mean(0)),
+        )
+
+
+def _model_diff(stored: RunConfig, wanted: RunConfig) -> str:
+    diffs = [
+        f"{name}={getattr(stored.model, name)!r} there, {getattr(wanted.model, name)!r} here"
+        for name in stored.model.__dataclass_fields__
+        if getattr(stored.model, name) != getattr(wanted.model, name)
+    ]
+    return "; ".join(diffs[:4])

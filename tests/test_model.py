@@ -1,0 +1,153 @@
+"""The DRAW model: losses by hand, noise every step, gradients everywhere, sampling shapes."""
+
+import math
+
+import pytest
+import torch
+
+from drawstudio.config import ModelConfig
+from drawstudio.errors import ConfigError
+from drawstudio.model.draw import Draw
+from drawstudio.model.likelihood import bernoulli_nll, gaussian_kl, log_q_over_p, logistic_nll
+
+SMALL = dict(T=4, enc_size=16, dec_size=16, z_size=3, height=8, width=8, read_n=2, write_n=3)
+
+
+def test_kl_of_the_prior_itself_is_exactly_zero():
+    # catches the constant offset some implementations carry (−T/2 instead of −½ per unit)
+    mu = torch.zeros(2, 100)
+    assert gaussian_kl(mu, torch.zeros(2, 100)).tolist() == [0.0, 0.0]
+
+
+def test_kl_matches_the_hand_computed_value():
+    # μ = (1, 0), σ = (1, 2): ½[(1 + 1 − 0 − 1) + (0 + 4 − 2 ln 2 − 1)] = 2 − ln 2
+    kl = gaussian_kl(torch.tensor([[1.0, 0.0]], dtype=torch.float64),
+                     torch.tensor([[0.0, math.log(2)]], dtype=torch.float64))
+    assert kl.item() == pytest.approx(2 - math.log(2), rel=1e-12)
+
+
+def test_closed_form_kl_agrees_with_a_monte_carlo_estimate():
+    torch.manual_seed(0)
+    mu = torch.tensor([[0.7, -1.2, 0.1]], dtype=torch.float64)
+    log_sigma = torch.tensor([[-0.5, 0.3, 0.0]], dtype=torch.float64)
+    noise = torch.randn(400_000, 3, dtype=torch.float64)
+    z = mu + log_sigma.exp() * noise
+    estimate = log_q_over_p(z, noise, log_sigma.expand_as(z)).mean().item()  # E_q[log q − log p]
+    assert estimate == pytest.approx(gaussian_kl(mu, log_sigma).item(), abs=0.01)
+
+
+def test_bernoulli_nll_of_a_grey_canvas_is_ln2_per_pixel():
+    logits = torch.zeros(1, 1, 2, 2)
+    x = torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]]])
+    assert bernoulli_nll(logits, x).item() == pytest.approx(4 * math.log(2))
+
+
+def test_logistic_likelihood_is_a_normalised_distribution_over_8_bit_values():
+    values = torch.arange(256, dtype=torch.float64) / 255
+    x = values.view(1, 1, 1, 256)
+    for mean_logit in (-2.0, 0.0, 1.5):
+        nll = logistic_nll(torch.full_like(x, mean_logit), x, torch.tensor([-3.0], dtype=torch.float64))
+        # nll sums −log p over the 256 pixels; exponentiate each pixel's term via a per-value run
+        per_value = torch.stack([
+            logistic_nll(torch.full((1, 1, 1, 1), mean_logit, dtype=torch.float64), v.view(1, 1, 1, 1),
+                         torch.tensor([-3.0], dtype=torch.float64))
+            for v in values
+        ])
+        assert torch.exp(-per_value).sum().item() == pytest.approx(1.0, abs=1e-6)
+        assert nll.item() == pytest.approx(per_value.sum().item())
+
+
+def test_loss_is_reconstruction_plus_the_kl_of_every_step():
+    torch.manual_seed(0)
+    model = Draw(ModelConfig(**SMALL))
+    x = torch.rand(3, 1, 8, 8)
+    out = model(x)
+    assert out.kl.shape == (3, 4)
+    assert torch.allclose(out.loss, out.recon + out.kl.sum(1))
+
+
+def test_every_step_uses_its_own_noise():
+    # a bug in one public implementation samples ε once and reuses it at every step
+    torch.manual_seed(0)
+    model = Draw(ModelConfig(**SMALL))
+    x = torch.rand(2, 1, 8, 8)
+    noise = torch.randn(4, 2, 3, requires_grad=True)
+    model(x, noise=noise).loss.sum().backward()
+    assert all(noise.grad[t].abs().sum() > 0 for t in range(4))
+    drawn = model.draw_noise(2, x)
+    assert drawn.shape == (4, 2, 3) and not torch.equal(drawn[0], drawn[1])
+
+
+@pytest.mark.parametrize("settings", [
+    dict(attention=True),
+    dict(attention=False),
+    dict(num_classes=3, learn_canvas=True),
+    dict(channels=3, likelihood="logistic"),
+])
+def test_gradients_reach_every_parameter(settings):
+    torch.manual_seed(0)
+    model = Draw(ModelConfig(**{**SMALL, **settings}))
+    channels = model.config.channels
+    x = torch.rand(4, channels, 8, 8)
+    labels = torch.tensor([0, 1, 2, 0]) if model.config.num_classes else None
+    model(x, labels).loss.sum().backward()
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_fixed_canvas_is_not_trained_and_starts_grey():
+    model = Draw(ModelConfig(**SMALL))
+    assert not model.canvas0.requires_grad
+    assert torch.sigmoid(model.canvas0).unique().tolist() == [0.5]
+
+
+def test_sampling_returns_the_canvas_of_every_step():
+    torch.manual_seed(0)
+    model = Draw(ModelConfig(**SMALL))
+    canvases, write = model.generate(5)
+    assert canvases.shape == (4, 5, 1, 8, 8)
+    assert ((canvases >= 0) & (canvases <= 1)).all()
+    assert write.gx.shape == (4, 5)
+    assert not torch.equal(canvases[0], canvases[-1])
+
+
+def test_trace_holds_canvases_attention_and_glimpses_per_step():
+    torch.manual_seed(0)
+    model = Draw(ModelConfig(**SMALL))
+    trace = model(torch.rand(2, 1, 8, 8), record=True).trace
+    assert trace.canvases.shape == (4, 2, 1, 8, 8)
+    assert trace.read.delta.shape == (4, 2) and trace.write.gamma.shape == (4, 2)
+    assert trace.read_glimpses.shape == (4, 2, 2, 1, 2, 2)
+    assert trace.write_patches.shape == (4, 2, 1, 3, 3)
+
+
+def test_changing_only_the_label_changes_the_sample():
+    torch.manual_seed(0)
+    model = Draw(ModelConfig(**SMALL, num_classes=4))
+    noise = torch.randn(4, 2, 3)
+    first, _ = model.generate(2, torch.tensor([0, 0]), noise)
+    again, _ = model.generate(2, torch.tensor([0, 0]), noise)
+    other, _ = model.generate(2, torch.tensor([3, 3]), noise)
+    assert torch.equal(first, again)
+    assert not torch.allclose(first, other)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(write_n=30), "write_n=30"),
+    (dict(read_n=0), "read_n=0"),
+    (dict(z_size=-1), "z_size=-1"),
+    (dict(channels=2), "channels=2"),
+    (dict(num_classes=1), "num_classes=1"),
+])
+def test_impossible_model_settings_are_rejected_with_the_field_named(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        Draw(ModelConfig(**{**dict(height=28, width=28), **settings}))
+
+
+def test_rectangular_colour_images_are_supported():
+    torch.manual_seed(0)
+    model = Draw(ModelConfig(**{**SMALL, "height": 6, "width": 10, "channels": 3, "likelihood": "logistic"}))
+    out = model(torch.rand(2, 3, 6, 10), record=True)
+    assert out.trace.canvases.shape == (4, 2, 3, 6, 10)
+    assert torch.isfinite(out.loss).all()
