@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from drawstudio.data import DATASETS, DatasetInfo, available_datasets, load_dataset
+from drawstudio.errors import DataError
+
+
+def test_load_dataset_dispatches_named_datasets(shared_data):
+    assert load_dataset("mnist", str(shared_data)).name == "mnist"
+    binary = load_dataset("binarized-mnist", str(shared_data), image_size=(28, 28), channels=1)
+    assert binary.binary and binary.valid is not None
+    assert load_dataset("two-digit-mnist", str(shared_data)).shape == (1, 60, 60)
+
+
+def test_fixed_dataset_with_a_different_requested_shape(shared_data):
+    with pytest.raises(DataError, match=r"mnist images are 1x28x28 .* not the 3x32x32 asked for"):
+        load_dataset("mnist", str(shared_data), image_size=(32, 32), channels=3)
+
+
+def test_folder_path_loads_a_folder_dataset(tmp_path):
+    for i in range(3):
+        Image.fromarray(np.full((9, 9, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    data = load_dataset(str(tmp_path), image_size=(8, 8), channels=1)
+    assert data.shape == (1, 8, 8) and len(data.train) + len(data.test) == 3
+
+
+def test_folder_name_relative_to_data_dir(tmp_path):
+    (tmp_path / "faces").mkdir()
+    for i in range(2):
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "faces" / f"{i}.png")
+    assert load_dataset("faces", str(tmp_path)).source == str(tmp_path / "faces")
+
+
+def test_unknown_name_lists_valid_names(tmp_path):
+    with pytest.raises(DataError) as caught:
+        load_dataset("cifar", str(tmp_path))
+    assert "unknown dataset 'cifar'" in str(caught.value)
+    assert all(name in str(caught.value) for name in DATASETS)
+
+
+def test_available_datasets_with_shared_data(shared_data):
+    infos = {info.name: info for info in available_datasets(str(shared_data))}
+    assert list(infos) == ["mnist", "fashion-mnist", "binarized-mnist", "two-digit-mnist"]
+    assert all(isinstance(info, DatasetInfo) and info.downloadable for info in infos.values())
+    assert infos["mnist"].present and infos["mnist"].location == str(shared_data / "mnist")
+    assert "t10k" in infos["mnist"].note
+    assert infos["binarized-mnist"].location == str(shared_data / "binarized_mnist" / "mnist_binarized.npz")
+    assert infos["two-digit-mnist"].present
+    assert not infos["fashion-mnist"].present and infos["fashion-mnist"].location is None
+
+
+def test_available_datasets_nothing_present(tmp_path):
+    infos = available_datasets(str(tmp_path))
+    assert [info.present for info in infos] == [False] * 4
+    assert str(tmp_path) in infos[0].note
+
+
+def test_available_datasets_reads_no_file(tmp_path, write_mnist_split):
+    write_mnist_split(tmp_path, "t10k", 12)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"garbage")  # only existence is checked
+    infos = {info.name: info for info in available_datasets(str(tmp_path))}
+    assert infos["mnist"].present
+    with pytest.raises(DataError, match="not a gzip file"):
+        load_dataset("mnist", str(tmp_path))
