@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+# The temp names atomic_write makes: "." + target name + "." + mkstemp's 8 random characters + ".tmp"
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -41,6 +44,20 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
             pass
         raise
     _fsync_directory(path.parent)
+
+
+def leftover_temp_files(directory: Path) -> list[Path]:
+    """Temp files of atomic writes in `directory` that never reached their rename: the
+    writer was killed mid-write. Only the one process writing the directory may remove them."""
+    try:
+        return sorted(p for p in Path(directory).iterdir() if _TEMP_NAME.match(p.name) and p.is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def remove_leftover_temp_files(directory: Path) -> None:
+    for path in leftover_temp_files(directory):
+        path.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

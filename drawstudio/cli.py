@@ -7,12 +7,13 @@ exit 1; a non-finite loss exits 3 with the last good checkpoint kept; usage erro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from drawstudio.config import BINARIZE_MODES, RunConfig
 from drawstudio.errors import ConfigError, DrawStudioError, NonFiniteError
@@ -29,11 +30,11 @@ TRAIN_FLAGS = {
     "dataset": "dataset", "data_dir": "data_dir", "batch_size": "batch_size", "lr": "lr",
     "lr_decay": "lr_decay", "decay_every": "decay_every", "grad_clip": "grad_clip", "binarize": "binarize",
     "device": "device", "seed": "seed", "eval_every": "eval_every", "eval_images": "eval_images",
-    "autosave": "autosave_seconds", "log_every": "log_every", "steps": "steps",
+    "autosave": "autosave_seconds", "log_every": "log_every", "steps": "steps", "threads": "threads",
 }
 # on an existing run these may change; the rest of its config is fixed at creation
-RESUMABLE = {"steps", "device", "data_dir", "eval_every", "eval_images", "autosave_seconds", "log_every",
-             "compile", "amp", "fused"}
+RESUMABLE = {"steps", "device", "threads", "data_dir", "eval_every", "eval_images", "autosave_seconds",
+             "log_every", "compile", "amp", "fused"}
 SCHEDULE_FIELDS = {"lr": "lr", "lr_decay": "decay", "decay_every": "every"}
 
 
@@ -42,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a run (re-running resumes it)")
-    train.add_argument("--run", required=True, type=Path, help="run directory (created, or resumed if it exists)")
+    train.add_argument("--run", "--run-dir", dest="run", required=True, type=Path,
+                       help="run directory (created, or resumed if it exists); under torchrun write --run-dir")
     train.add_argument("--dataset", help="mnist, fashion-mnist, binarized-mnist, two-digit-mnist or a folder")
     train.add_argument("--data-dir", help="where the dataset files are")
     train.add_argument("--download", action="store_true", help="download the dataset if missing (needs internet)")
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--grad-clip", type=float)
     train.add_argument("--binarize", choices=BINARIZE_MODES)
     train.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--threads", type=int, help="CPU threads (default: one per core)")
     train.add_argument("--seed", type=int)
     train.add_argument("--eval-every", type=int, help="test NLL every N steps (0: never)")
     train.add_argument("--eval-images", type=int)
@@ -85,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     evaluate = commands.add_parser("eval", help="test-set NLL bound of a run's newest checkpoint")
-    evaluate.add_argument("--run", required=True, type=Path)
+    evaluate.add_argument("--run", "--run-dir", dest="run", required=True, type=Path)
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--split", default="test", choices=("test", "valid", "train"))
     evaluate.add_argument("--iw-samples", type=int, default=1, metavar="K", help="importance-weighted bound")
@@ -94,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir")
 
     sample = commands.add_parser("sample", help="draw from a run's model: animated GIF and PNG grid")
-    sample.add_argument("--run", required=True, type=Path)
+    sample.add_argument("--run", "--run-dir", dest="run", required=True, type=Path)
     sample.add_argument("--n", type=int, default=64, help="number of images")
     sample.add_argument("--gif", type=Path, help="animation of the drawing (default RUN/samples/step-N.gif)")
     sample.add_argument("--png", type=Path, help="final images (default RUN/samples/step-N.png)")
@@ -102,6 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--device")
     sample.add_argument("--data-dir")
+
+    bench = commands.add_parser("bench", help="training/eval/sampling speed and model FLOP utilisation")
+    bench.add_argument("--batch-sizes", default="32,128,512", help="comma-separated (default 32,128,512)")
+    bench.add_argument("--steps", type=int, default=5, help="timed steps per measurement (median)")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--compile", action="store_true", help="torch.compile the model")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    bench.add_argument("--out", type=Path, default=Path("drawstudio-bench.json"), help="where to write the JSON")
+
+    classifier = commands.add_parser("classifier", help="train the run's classifier (for class consistency)")
+    classifier.add_argument("--run", "--run-dir", dest="run", required=True, type=Path)
+    classifier.add_argument("--steps", type=int, default=1500)
+    classifier.add_argument("--device")
+    classifier.add_argument("--data-dir")
+
+    commands.add_parser("presets", help="list the paper's experiment presets")
 
     gui = commands.add_parser("gui", help="open the studio")
     gui.add_argument("studio_args", nargs=argparse.REMAINDER)
@@ -117,6 +136,15 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_eval(args)
         if args.command == "sample":
             return cmd_sample(args)
+        if args.command == "classifier":
+            return cmd_classifier(args)
+        if args.command == "presets":
+            from drawstudio.presets import describe
+
+            print(describe())
+            return 0
+        if args.command == "bench":
+            return cmd_bench(args)
         if args.command == "gui":
             from drawstudio.studio.app import main as studio_main
 
@@ -201,6 +229,9 @@ def existing_run_config(args: argparse.Namespace, model: dict[str, Any], train: 
         if key in RESUMABLE:
             setattr(config.train, key, value)
     config.validate()
+    # the schedule is changed only once the trainer exists, which already appends to the
+    # run's metrics: an impossible value must be refused before that
+    dataclasses.replace(config.train, **{k: v for k, v in train.items() if k in SCHEDULE_FIELDS}).validate()
     return config, schedule
 
 
@@ -214,6 +245,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from drawstudio.train.trainer import Trainer
 
     model, train = requested_values(args)
+    if args.epochs is not None and not args.epochs > 0:
+        raise ConfigError(f"--epochs {args.epochs} must be a positive number")
     if is_run(args.run):
         config, schedule_change = existing_run_config(args, model, train)
     else:
@@ -244,8 +277,7 @@ def _train_loop(trainer: Any, quiet: bool) -> int:
     total = trainer.config.train.steps
     if trainer.resumed_from is not None and not quiet:
         print(f"resuming {trainer.run_dir} at step {trainer.step} from {trainer.resumed_from.name}", file=sys.stderr)
-    for problem in trainer.skipped_checkpoints:
-        print(f"drawstudio: warning: skipped a damaged checkpoint: {problem}", file=sys.stderr)
+    _warn_skipped(trainer)
     if trainer.finished:
         print(f"{trainer.run_dir}: already at step {trainer.step} of {total}; use --steps to train longer",
               file=sys.stderr)
@@ -266,7 +298,10 @@ def _train_loop(trainer: Any, quiet: bool) -> int:
     try:
         while not trainer.finished and not stop_requested:
             before = trainer.step
-            trainer.advance()
+            try:
+                trainer.advance()
+            except NonFiniteError as error:
+                _save_last_good_state(trainer, error)
             bar.update(trainer.step - before)
         if stop_requested:
             trainer.save_checkpoint()
@@ -279,6 +314,23 @@ def _train_loop(trainer: Any, quiet: bool) -> int:
     return 0
 
 
+def _save_last_good_state(trainer: Any, error: NonFiniteError) -> NoReturn:
+    """The weights were left untouched by the failed step: checkpoint them so that a re-run
+    with a lower --lr continues from exactly here, then stop with the reason."""
+    path = trainer.save_checkpoint()
+    if path is None:  # a distributed rank that does not write
+        raise error
+    raise NonFiniteError(
+        f"{error} The last good state is saved as {path.name}; re-run with a lower --lr "
+        f"(e.g. --lr {trainer.lr / 10:.3g}) to continue from it."
+    ) from None
+
+
+def _warn_skipped(trainer: Any) -> None:
+    for problem in trainer.skipped_checkpoints:
+        print(f"drawstudio: warning: skipped a damaged checkpoint: {problem}", file=sys.stderr)
+
+
 # ---- eval and sample ------------------------------------------------------------------
 
 
@@ -288,6 +340,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.iw_samples < 1:
         raise ConfigError(f"--iw-samples {args.iw_samples} must be at least 1")
     trainer = open_run(args.run, device=args.device, data_dir=args.data_dir)
+    _warn_skipped(trainer)
     result = trainer.evaluate(args.split, args.max_images, iw_samples=args.iw_samples, log=False)
     result.pop("kind")
     result["checkpoint"] = trainer.resumed_from.name if trainer.resumed_from else None
@@ -320,6 +373,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ConfigError(f"--n {args.n} must be at least 1")
     trainer = open_run(args.run, device=args.device, data_dir=args.data_dir)
+    _warn_skipped(trainer)
     model = trainer.model
     classes = model.config.num_classes
     labels = None
@@ -342,6 +396,40 @@ def cmd_sample(args: argparse.Namespace) -> int:
     save_gif(steps, gif)
     save_png(steps[-1], png)
     print(f"wrote {gif} ({model.config.T} frames) and {png}")
+    return 0
+
+
+def cmd_classifier(args: argparse.Namespace) -> int:
+    from drawstudio.classifier import save_classifier, train_classifier
+    from drawstudio.train.runs import open_run
+
+    if args.steps < 1:
+        raise ConfigError(f"--steps {args.steps} must be at least 1")
+    trainer = open_run(args.run, device=args.device, data_dir=args.data_dir)
+    if not trainer.data.num_classes:
+        raise ConfigError(f"{args.run}: dataset {trainer.data.name!r} has no class labels to learn")
+    model, accuracy = train_classifier(trainer, args.steps, progress=lambda m: print(m, file=sys.stderr))
+    path = save_classifier(args.run, model, accuracy, trainer.data.num_classes, trainer.config.model.channels)
+    print(f"wrote {path}; test accuracy {accuracy:.1%}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from drawstudio import bench
+
+    try:
+        sizes = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError:
+        raise ConfigError(f"--batch-sizes {args.batch_sizes!r}: expected comma-separated integers") from None
+    if any(b < 1 for b in sizes) or args.steps < 1:
+        raise ConfigError("--batch-sizes and --steps must be positive")
+    quiet = args.json
+    report = bench.run(sizes, args.steps, args.device, args.compile,
+                       progress=(lambda _message: None) if quiet else (lambda m: print(m, file=sys.stderr)))
+    bench.save(report, args.out)
+    print(json.dumps(report, indent=2) if args.json else bench.table(report))
+    if not quiet:
+        print(f"(JSON written to {args.out})", file=sys.stderr)
     return 0
 
 

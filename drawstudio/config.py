@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class TrainConfig:
     log_every: int = 1  # metrics line every this many steps (averaged over them)
     seed: int = 0
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
+    threads: int = 0  # CPU threads for the model's arithmetic; 0: PyTorch's default (one per core)
     compile: bool = False  # torch.compile the drawing step (worth it on a GPU)
     amp: bool = False  # bf16 autocast for the matrix products (GPU)
     fused: bool = True  # the fused fast path (same model; False runs the plain reference code)
@@ -110,6 +112,9 @@ class TrainConfig:
         _require(self.eval_images >= 1, "eval_images", self.eval_images, "must be at least 1")
         _require(self.autosave_seconds > 0, "autosave_seconds", self.autosave_seconds, "must be positive")
         _require(self.log_every >= 1, "log_every", self.log_every, "must be at least 1")
+        # torch seeds are 64-bit; the eval and snapshot generators add small offsets to it
+        _require(-(2**63) <= self.seed < 2**63, "seed", self.seed, "must fit in 64 bits")
+        _require(self.threads >= 0, "threads", self.threads, "must be 0 (default) or more")
         _require(bool(self.dataset), "dataset", self.dataset, "must name a dataset or a folder")
         device_ok = self.device in ("auto", "cpu", "cuda") or (
             self.device.startswith("cuda:") and self.device[5:].isdigit()
@@ -138,7 +143,9 @@ class RunConfig:
             raise ConfigError(f"{source}: expected a JSON object with 'model' and 'train', got {type(data).__name__}")
         unknown = set(data) - {"model", "train"}
         if unknown:
-            raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; expected 'model' and 'train'")
+            raise ConfigError(
+                f"{source}: unknown section(s) {brief(sorted(unknown, key=str))}; expected 'model' and 'train'"
+            )
         try:
             config = cls(
                 model=_dataclass_from_dict(ModelConfig, data.get("model", {}), "model"),
@@ -164,12 +171,23 @@ class RunConfig:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise ConfigError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+        except ValueError:  # Python refuses to convert integers of thousands of digits
+            raise ConfigError(f"{path}: holds a number with too many digits") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply to be a config") from None
         return cls.from_dict(data, str(path))
+
+
+def brief(value: Any, limit: int = 80) -> str:
+    """`repr(value)` for a one-line message: whitespace runs (a tensor's repr spans lines)
+    collapsed, cut to `limit` characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _require(ok: bool, name: str, value: Any, problem: str) -> None:
     if not ok:
-        raise ConfigError(f"{name}={value!r} {problem}")
+        raise ConfigError(f"{name}={brief(value)} {problem}")
 
 
 def _reason(error: OSError | UnicodeDecodeError) -> str:
@@ -183,7 +201,7 @@ def _dataclass_from_dict(cls: type, data: Any, section: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ConfigError(f"{section}: unknown field(s) {sorted(unknown)}")
+        raise ConfigError(f"{section}: unknown field(s) {brief(sorted(unknown, key=str))}")
     values = {}
     for name, value in data.items():
         values[name] = _check_type(value, hints[name], f"{section}.{name}")
@@ -200,8 +218,10 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
         if kind is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, int) and abs(value) > sys.float_info.max:
+                raise ConfigError(f"{where}: a {len(str(abs(value)))}-digit number is beyond the float range")
             return float(value)
         if kind is str and isinstance(value, str):
             return value
     names = " or ".join("null" if k is type(None) else k.__name__ for k in allowed)
-    raise ConfigError(f"{where}: expected {names}, got {type(value).__name__} {value!r}")
+    raise ConfigError(f"{where}: expected {names}, got {type(value).__name__} {brief(value)}")

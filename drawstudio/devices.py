@@ -23,6 +23,19 @@ def resolve_device(name: str) -> torch.device:
     raise ConfigError(f"device={name!r}: use auto, cpu, cuda or cuda:N")
 
 
+def prepare(device: torch.device, threads: int = 0) -> None:
+    """Process-wide settings for fast training on `device`, with `threads` CPU threads (0: default).
+
+    On the CPU, denormal floats are flushed to zero: the attention filters' Gaussian tails
+    underflow into denormals, whose arithmetic is many times slower on x86 and which
+    carry no information at float precision (measured: 1.7 s → 1.1 s per paper-model step).
+    """
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def describe(device: torch.device) -> str:
     """A short human name, e.g. 'cpu (2 threads)' or 'cuda:0 (NVIDIA A100)'."""
     if device.type == "cuda":

@@ -12,19 +12,21 @@ from __future__ import annotations
 import io
 import pickle
 import re
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from drawstudio.atomic import atomic_write
+from drawstudio.config import brief
 from drawstudio.errors import CheckpointError, ConfigError
 
 FORMAT = "drawstudio-checkpoint"
 VERSION = 1
 KEEP = 2  # newest checkpoints kept: the last one and a spare in case it is damaged later
 _NAME = re.compile(r"^step-(\d{9})\.pt$")
+_GLOBAL = re.compile(r"GLOBAL (\S+)")  # how torch's weights-only unpickler names a refused import
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -57,7 +59,20 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], keep: int = KEEP) -> P
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and check the envelope. Raises CheckpointError naming the file and the problem."""
+    """Load a training checkpoint and check it is complete. Raises CheckpointError naming the
+    file and the problem."""
+    state = load_file(path, map_location, FORMAT)
+    if type(state.get("version")) is not int or state["version"] != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {brief(state.get('version'))}, this build reads {VERSION}")
+    missing = [k for k in ("config", "step", "model", "optimizer", "schedule", "sampler", "rng") if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: incomplete checkpoint, missing {missing}")
+    return state
+
+
+def load_file(path: Path, map_location: str | torch.device, expected_format: str) -> dict[str, Any]:
+    """Load a file written by `torch.save` of a dict tagged {"format": expected_format}, refusing
+    anything but tensors and plain data. Raises CheckpointError naming the file and the problem."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -66,24 +81,37 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if not data:
         raise CheckpointError(f"{path}: empty file, not a checkpoint")
     try:
-        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # damaged bytes can make torch warn (e.g. about an unknown pickle protocol) on
+            # top of failing; the error below says all there is to say, on one line
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).splitlines()[0] if str(error) else "unpickling failed"
-        if "weights_only" in str(error) or "Unsupported global" in str(error):
-            reason = "refused: it holds objects other than tensors and plain data (possibly code)"
-        raise CheckpointError(f"{path}: {reason}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, TypeError,
-            AttributeError, IndexError, OverflowError, MemoryError, UnicodeDecodeError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({first[:200]})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a DRAW Studio checkpoint")
-    if state.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {state.get('version')!r}, this build reads {VERSION}")
-    missing = [k for k in ("config", "step", "model", "optimizer", "schedule", "sampler", "rng") if k not in state]
-    if missing:
-        raise CheckpointError(f"{path}: incomplete checkpoint, missing {missing}")
+        raise CheckpointError(f"{path}: {_unpickling_problem(str(error))}") from None
+    except Exception as error:  # torch's reader fails on damaged bytes in many ways; all mean the same
+        raise CheckpointError(
+            f"{path}: corrupt or truncated checkpoint ({first_line(str(error), type(error).__name__)})"
+        ) from None
+    # type checks first: a damaged file may hold a tensor there, whose == is elementwise
+    if not isinstance(state, dict) or not isinstance(state.get("format"), str) or state["format"] != expected_format:
+        raise CheckpointError(f"{path}: not a DRAW Studio {expected_format.split('-')[-1]} file")
     return state
+
+
+def _unpickling_problem(message: str) -> str:
+    """What the weights-only unpickler refused, in a few words: a global it was asked to
+    import (code, possibly hostile) or the first line of its complaint about the bytes."""
+    asked = _GLOBAL.search(message)
+    if asked:
+        return f"refused: it asks for {asked.group(1)}, which a checkpoint never holds (possibly code); nothing was run"
+    detail = message.rpartition("WeightsUnpickler error:")[2]
+    return f"corrupt checkpoint, refused without running anything ({first_line(detail, 'unpickling failed')})"
+
+
+def first_line(text: str, fallback: str) -> str:
+    """The first non-blank line of an error message, for a one-line error."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else fallback
 
 
 def check_config(path: Path, state: dict[str, Any]) -> Any:

@@ -36,6 +36,14 @@ class DistInfo:
         per_rank = len(indices) // self.world_size
         return indices[self.rank * per_rank:(self.rank + 1) * per_rank]
 
+    def average(self, values: Tensor) -> Tensor:
+        """The mean of `values` over all ranks (every rank must call this at the same step)."""
+        if not self.active:
+            return values
+        values = values.clone()
+        torch_dist.all_reduce(values)
+        return values / self.world_size
+
     def wrap(self, module: nn.Module) -> nn.Module:
         if not self.active:
             return module

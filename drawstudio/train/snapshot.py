@@ -4,6 +4,7 @@ GUI never runs the model and scrubbing through steps is only indexing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,10 +34,16 @@ class Attention:
     def box(self, t: int, b: int) -> tuple[float, float, float, float]:
         """The grid's extent at step t for example b as (left, top, width, height) in
         0-based pixel-edge coordinates: centres span (N−1)·δ, plus half a stride each side."""
-        span = max(self.n, 1) * float(self.delta[t, b])
-        left = float(self.gx[t, b]) - 0.5 - span / 2
-        top = float(self.gy[t, b]) - 0.5 - span / 2
-        return left, top, span, span
+        left, top, width, height = self._extent(self.gx[t, b], self.gy[t, b], self.delta[t, b])
+        return float(left), float(top), float(width), float(height)
+
+    def boxes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`box` for every step and example at once: (left, top, width, height), each (T, B)."""
+        return self._extent(self.gx, self.gy, self.delta)
+
+    def _extent(self, gx: Any, gy: Any, delta: Any) -> tuple[Any, Any, Any, Any]:
+        span = max(self.n, 1) * delta
+        return gx - 0.5 - span / 2, gy - 0.5 - span / 2, span, span
 
 
 @dataclass

@@ -17,11 +17,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from drawstudio.atomic import remove_leftover_temp_files
 from drawstudio.config import RunConfig
 from drawstudio.data import load_dataset
 from drawstudio.data.base import ImageData, ImageSet
 from drawstudio.data.batches import EpochSampler, effective_binarize, to_model_input
-from drawstudio.devices import resolve_device
+from drawstudio.devices import prepare, resolve_device
 from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError, RunDirError
 from drawstudio.events import Event
 from drawstudio.model.draw import Draw, DrawOutput
@@ -73,6 +74,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.dist = dist or DistInfo()
         self.device = self.dist.device or resolve_device(config.train.device)
+        prepare(self.device, config.train.threads)
         self.events = Event("record")  # every metrics record, as written to metrics.jsonl
         self._pending: list[dict[str, Any]] = []
         self._pending_lock = threading.Lock()
@@ -89,8 +91,13 @@ class Trainer:
         self.data_generator = torch.Generator().manual_seed(train.seed)
 
         torch.manual_seed(train.seed)
-        self.model = Draw(config.model).to(self.device)
+        try:
+            self.model = Draw(config.model).to(self.device)
+        except (RuntimeError, MemoryError) as error:  # sizes whose weights cannot be allocated
+            problem = ckpt.first_line(str(error), type(error).__name__)
+            raise ConfigError(f"the model's sizes are impossible on {self.device} ({problem})") from None
         self.objective: nn.Module = Objective(self.model, train.fused)
+        self._seed_per_rank(0)
         self.optimizer = torch.optim.Adam(
             [p for p in self.model.parameters() if p.requires_grad],
             lr=train.lr, betas=(train.adam_beta1, train.adam_beta2),
@@ -124,6 +131,9 @@ class Trainer:
             return
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            # half-written files of a process killed mid-write: they would pile up, one per kill
+            for directory in (self.run_dir, ckpt.checkpoint_dir(self.run_dir)):
+                remove_leftover_temp_files(directory)
             config_path = self.run_dir / "config.json"
             if not config_path.exists():
                 self.config.save(config_path)
@@ -132,6 +142,10 @@ class Trainer:
         self._metrics = MetricsWriter(self.run_dir / "metrics.jsonl")
         if self.resumed_from is not None:
             self.record({"kind": "resume", "step": self.step, "checkpoint": self.resumed_from.name})
+        elif self._metrics.path.exists() and self._metrics.path.stat().st_size:
+            # an earlier session logged steps but died before its first checkpoint: they are
+            # lost and will be logged again, so readers must drop them
+            self.record({"kind": "resume", "step": 0, "checkpoint": None})
 
     def _check_data_fits(self, shape: tuple[int, int, int]) -> None:
         if tuple(self.data.shape) != shape:
@@ -167,6 +181,8 @@ class Trainer:
         }
 
     def load_state(self, path: Path, state: dict[str, Any]) -> None:
+        """Apply a checkpoint `load_checkpoint` returned. Its values come from a file, so
+        anything wrong with them, of whatever kind, is a CheckpointError naming it."""
         stored = ckpt.check_config(path, state)
         if stored.model != self.config.model:
             raise CheckpointError(f"{path}: checkpoint is for a different model ({_model_diff(stored, self.config)})")
@@ -182,8 +198,20 @@ class Trainer:
                 torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
             self.step = int(state["step"])
             self.elapsed = float(state.get("elapsed", 0.0))
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as error:
-            raise CheckpointError(f"{path}: damaged training state ({str(error).splitlines()[0][:200]})") from None
+            self._seed_per_rank(self.step)
+        except Exception as error:
+            problem = ckpt.first_line(str(error), type(error).__name__)
+            raise CheckpointError(f"{path}: damaged training state ({problem})") from None
+
+    def _seed_per_rank(self, step: int) -> None:
+        """Give each rank of a distributed run its own noise and binarisation streams (the
+        batch order stays shared); a checkpoint holds rank 0's streams only, so ranks reseed
+        from the step on resume. A single process keeps its streams for exact resumes."""
+        if not self.dist.active:
+            return
+        seed = hash((self.config.train.seed, self.dist.rank, step)) & 0x7FFF_FFFF
+        torch.manual_seed(seed)
+        self.data_generator.manual_seed(seed)
 
     def save_checkpoint(self) -> Path | None:
         """Write a checkpoint now (rank 0 only). Raises RunDirError when it cannot be saved;
@@ -296,7 +324,7 @@ class Trainer:
         return self._log(lr, seconds)
 
     def _log(self, lr: float, seconds: float) -> dict[str, Any]:
-        mean = torch.stack(self._window).mean(0).tolist()
+        mean = self.dist.average(torch.stack(self._window).mean(0)).tolist()
         self._window = []
         loss, recon, grad_norm, *kl_t = mean
         record = {
@@ -310,14 +338,21 @@ class Trainer:
     def advance(self) -> None:
         """One step plus whatever falls due after it: the periodic test NLL, the autosave,
         and the final checkpoint when the run reaches its step count."""
-        self.train_step()
         every = self.config.train.eval_every
+        if every and self.step == 0:  # the untrained model's bound starts the curve
+            self._periodic_eval()
+        self.train_step()
         if every and self.step % every == 0:
-            self.evaluate("test", self.config.train.eval_images)
+            self._periodic_eval()
         if self.finished or time.monotonic() - self._last_save >= self.config.train.autosave_seconds:
             self.save_checkpoint()
 
     # ---- evaluation ---------------------------------------------------------------
+
+    def _periodic_eval(self) -> None:
+        self.evaluate("test", self.config.train.eval_images)
+        if self.data.valid is not None:  # for model selection; the test number is the one reported
+            self.evaluate("valid", self.config.train.eval_images)
 
     def split(self, name: str) -> ImageSet:
         found = {"train": self.data.train, "test": self.data.test, "valid": self.data.valid}.get(name)

@@ -1,0 +1,94 @@
+"""A small convolutional classifier that recognises what a conditional DRAW model drew.
+
+Trained on the run's own dataset (real images, prepared exactly as DRAW sees them) and
+kept inside the run as `classifier.pt`, written atomically and loaded with
+`weights_only=True` like every checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from drawstudio.atomic import atomic_write
+from drawstudio.errors import CheckpointError
+from drawstudio.train.checkpoint import load_file
+
+FILE_NAME = "classifier.pt"
+FORMAT = "drawstudio-classifier"
+
+
+class Classifier(nn.Module):
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4),  # any image size → (64, 4, 4)
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * 16, 128), nn.ReLU(), nn.Linear(128, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) in [0, 1] → class logits (B, K)."""
+        return self.head(self.features(x))
+
+
+def train_classifier(
+    trainer: Any, steps: int = 1500, batch_size: int = 128, progress: Callable[[str], None] | None = None
+) -> tuple[Classifier, float]:
+    """Fit a classifier to the run's training images; returns it and its test accuracy."""
+    from drawstudio.data.batches import EpochSampler, to_model_input
+
+    data, device = trainer.data, trainer.device
+    torch.manual_seed(trainer.config.train.seed)
+    model = Classifier(trainer.config.model.channels, data.num_classes).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    sampler = EpochSampler(len(data.train), min(batch_size, len(data.train)), trainer.config.train.seed)
+    generator = torch.Generator().manual_seed(trainer.config.train.seed)
+    start = time.monotonic()
+    for step in range(steps):
+        indices = sampler.next_indices()
+        x = to_model_input(data.train.images(indices, generator), trainer.binarize, generator, device)
+        loss = F.cross_entropy(model(x), data.train.labels(indices).to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if progress and (step + 1) % 250 == 0:
+            progress(f"classifier step {step + 1}/{steps}, loss {loss.item():.3f}, {time.monotonic() - start:.0f} s")
+    return model, accuracy(model, trainer)
+
+
+@torch.no_grad()
+def accuracy(model: Classifier, trainer: Any) -> float:
+    test = trainer.eval_set("test")
+    labels = trainer.data.test.labels(torch.arange(len(test.images))).to(trainer.device)
+    predictions = torch.cat([model(batch).argmax(1) for batch in test.images.split(1000)])
+    return (predictions == labels).float().mean().item()
+
+
+def save_classifier(run_dir: Path, model: Classifier, test_accuracy: float, num_classes: int, channels: int) -> Path:
+    path = Path(run_dir) / FILE_NAME
+    payload = {"format": FORMAT, "state": model.state_dict(), "accuracy": test_accuracy,
+               "num_classes": num_classes, "channels": channels}
+    atomic_write(path, lambda handle: torch.save(payload, handle))
+    return path
+
+
+def load_classifier(run_dir: Path, device: torch.device) -> tuple[Classifier, float] | None:
+    """The run's classifier and its test accuracy, or None when it has none yet."""
+    path = Path(run_dir) / FILE_NAME
+    if not path.exists():
+        return None
+    state = load_file(path, device, FORMAT)
+    try:
+        model = Classifier(int(state["channels"]), int(state["num_classes"])).to(device)
+        model.load_state_dict(state["state"])
+        return model, float(state["accuracy"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: damaged classifier ({str(error).splitlines()[0][:200]})") from None

@@ -1,0 +1,83 @@
+"""Data-parallel training over processes: gloo on the CPU, as torchrun runs it."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from drawstudio.config import ModelConfig
+from drawstudio.model.draw import Draw
+from drawstudio.train.distributed import DistInfo
+from drawstudio.train.metrics import read_metrics
+from drawstudio.train.trainer import Objective
+
+CONFIG = ModelConfig(T=4, enc_size=32, dec_size=32, z_size=6)
+BATCH = 8
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    x = (torch.rand(BATCH, 1, 28, 28, generator=generator) > 0.5).float()
+    noise = torch.randn(CONFIG.T, BATCH, CONFIG.z_size, generator=generator)
+    return x, noise
+
+
+def _rank_gradients(rank: int, world: int, port: int, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    info = DistInfo(rank=rank, world_size=world, device=torch.device("cpu"))
+    model = Draw(CONFIG)
+    objective = info.wrap(Objective(model, fused=True))
+    x, noise = _inputs()
+    mine = info.shard(torch.arange(BATCH))
+    objective(x[mine], noise=noise[:, mine]).loss.mean().backward()
+    if rank == 0:
+        torch.save({name: p.grad for name, p in model.named_parameters() if p.requires_grad}, out)
+    dist.destroy_process_group()
+
+
+def test_two_gloo_processes_average_to_the_single_process_gradient(tmp_path):
+    out = str(tmp_path / "grads.pt")
+    mp.spawn(_rank_gradients, args=(2, _free_port(), out), nprocs=2, join=True)
+    distributed = torch.load(out, weights_only=True)
+
+    torch.manual_seed(0)
+    model = Draw(CONFIG)
+    x, noise = _inputs()
+    Objective(model, fused=True)(x, noise=noise).loss.mean().backward()
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            assert torch.allclose(parameter.grad, distributed[name], rtol=1e-4, atol=1e-6), name
+
+
+def _torchrun(run, steps, data_dir):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+               str(_free_port()), "-m", "drawstudio", "train", "--dataset", "mnist", "--data-dir", str(data_dir),
+               "--run-dir", str(run), "--steps", str(steps), "--T", "4", "--hidden", "32", "--z", "6",
+               "--batch-size", "16", "--threads", "1", "--quiet"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.slow
+def test_torchrun_trains_with_rank_zero_writing_and_resumes(tmp_path, shared_data):
+    run = tmp_path / "run"
+    first = _torchrun(run, 5, shared_data / "mnist")
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = _torchrun(run, 8, shared_data / "mnist")
+    assert second.returncode == 0, second.stderr[-2000:]
+
+    records = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in records if r["kind"] == "train"] == list(range(1, 9))  # one writer, no repeats
+    assert [r["step"] for r in records if r["kind"] == "resume"] == [5]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000000005.pt", "step-000000008.pt"]
