@@ -1,9 +1,17 @@
 import gzip
+import hashlib
+import os
+import shutil
 import struct
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The studio tests drive real Qt widgets without a display; Qt reads this when it is first imported.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # CI clones the repo with the read-only shared/ folder beside it.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -54,3 +62,133 @@ def write_mnist_split():
         return images, labels
 
     return write
+
+
+# ---- studio ------------------------------------------------------------------------------
+
+STUDIO_THREAD_PREFIX = "drawstudio-"  # names of the training, follower and setup threads
+
+
+@pytest.fixture
+def no_thread_left():
+    """Fail the test if a studio thread (training, follower, ...) still runs after it."""
+    before = {t for t in threading.enumerate() if t.name.startswith(STUDIO_THREAD_PREFIX)}
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        left = [t for t in threading.enumerate()
+                if t.name.startswith(STUDIO_THREAD_PREFIX) and t.is_alive() and t not in before]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"threads left running: {[t.name for t in left]}"
+
+
+@pytest.fixture
+def mnist_dir(shared_data) -> Path:
+    return shared_data / "mnist"
+
+
+@pytest.fixture
+def tiny_config(mnist_dir):
+    """A model small enough that the studio tests train dozens of steps a second."""
+    from drawstudio.config import ModelConfig, RunConfig, TrainConfig
+
+    return RunConfig(
+        model=ModelConfig(T=4, read_n=2, write_n=3, enc_size=32, dec_size=32, z_size=8),
+        train=TrainConfig(dataset="mnist", data_dir=str(mnist_dir), batch_size=16, steps=100_000, eval_every=0,
+                          eval_images=200, autosave_seconds=3600),
+    )
+
+
+@pytest.fixture
+def studio(qtbot, tmp_path, no_thread_left):
+    """The real main window, with its own settings file and fast snapshots and polling."""
+    from PySide6.QtCore import QSettings
+
+    from drawstudio.studio.app import configure_pyqtgraph
+    from drawstudio.studio.main_window import MainWindow
+
+    configure_pyqtgraph()
+    window = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                        snapshot_seconds=0.2, follow_poll_seconds=0.2)
+    qtbot.addWidget(window)
+    window.show()
+    yield window
+    window.close()
+
+
+# ---- reliability tests: a tiny model on the shared MNIST test split, driven through the CLI ----
+
+TINY_MODEL_FLAGS = ("--T", "4", "--hidden", "32", "--z", "8", "--batch-size", "16", "--eval-every", "0")
+
+
+def _tiny_train_argv(data_dir: Path, run: Path, *extra: str) -> list[str]:
+    return ["train", "--run", str(run), "--dataset", "mnist", "--data-dir", str(data_dir / "mnist"),
+            *TINY_MODEL_FLAGS, "--quiet", *extra]
+
+
+@pytest.fixture
+def tiny_train_argv(shared_data):
+    """argv(run, *extra) for `drawstudio train` of the tiny model; the same argv resumes the run."""
+    return lambda run, *extra: _tiny_train_argv(shared_data, run, *extra)
+
+
+@pytest.fixture(scope="session")
+def tiny_run_template(tmp_path_factory) -> Path:
+    """A 3-step run of the tiny model (config.json, metrics.jsonl, checkpoints/step-000000003.pt);
+    built once, never modified: tests work on copies (`tiny_run`)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder {SHARED_DATA} is absent")
+    from drawstudio.cli import main
+
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    assert main(_tiny_train_argv(SHARED_DATA, run, "--steps", "3")) == 0
+    return run
+
+
+@pytest.fixture
+def tiny_run(tiny_run_template, tmp_path) -> Path:
+    return Path(shutil.copytree(tiny_run_template, tmp_path / "run"))
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """run(*argv) -> (exit code, stderr) of `drawstudio ARGV`, run in this process (a Python
+    process per call would cost seconds of torch import; an escaping exception fails the test
+    just as a traceback would)."""
+    from drawstudio.cli import main
+
+    def run(*argv: str | Path) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main([str(a) for a in argv])
+        return code, capsys.readouterr().err
+
+    return run
+
+
+def _error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("drawstudio: error: "), stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+@pytest.fixture
+def error_line():
+    """error_line(stderr) -> the one line `drawstudio: error: ...` the CLI printed; fails on
+    anything more (a traceback, a warning, a second line)."""
+    return _error_line
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file below `root` ({} when it does not exist)."""
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def digest():
+    return tree_digest

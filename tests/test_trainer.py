@@ -29,10 +29,9 @@ def small_config(shared_data):
 
 
 def test_loss_falls_clearly_when_training_a_few_hundred_steps_on_real_mnist(small_config):
-    small_config.model.T = 10
-    small_config.model.enc_size = small_config.model.dec_size = 128
-    small_config.train.steps = 300
-    small_config.train.batch_size = 64
+    small_config.model.T = 8
+    small_config.train.steps = 150
+    small_config.train.lr = 2e-3
     trainer = Trainer(small_config, None)
     before = trainer.evaluate("test", 500, log=False)["nll"]
     while not trainer.finished:

@@ -109,9 +109,10 @@ def _unpickling_problem(message: str) -> str:
 
 
 def first_line(text: str, fallback: str) -> str:
-    """The first non-blank line of an error message, for a one-line error."""
+    """The first sentence of an error message's first non-blank line, for a one-line error
+    (torch's messages go on to advice that does not apply here)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0][:200] if lines else fallback
+    return lines[0].split(". ")[0][:200] if lines else fallback
 
 
 def check_config(path: Path, state: dict[str, Any]) -> Any:
