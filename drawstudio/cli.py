@@ -255,9 +255,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         config, schedule_change = new_run_config(args, model, train), {}
     dist = init_from_environment(config.train.device, config.train.batch_size)
     try:
-        trainer = Trainer(config, args.run, dist=dist, download=args.download)
-        if args.epochs is not None:
-            trainer.config.train.steps = math.ceil(args.epochs * len(trainer.data.train) / config.train.batch_size)
+        data = None
+        if args.epochs is not None:  # the step count, which the run's config.json records, needs the data size
+            from drawstudio.data import load_dataset
+
+            m = config.model
+            data = load_dataset(config.train.dataset, config.train.data_dir, image_size=(m.height, m.width),
+                                channels=m.channels, download=args.download)
+            config.train.steps = math.ceil(args.epochs * len(data.train) / config.train.batch_size)
+        trainer = Trainer(config, args.run, data=data, dist=dist, download=args.download)
         if schedule_change:
             trainer.change_schedule(**schedule_change)
         return _train_loop(trainer, quiet=args.quiet or not dist.is_writer)

@@ -35,6 +35,7 @@ class ModelConfig:
     enc_size: int = 256  # encoder LSTM units; paper MNIST: 256
     dec_size: int = 256  # decoder LSTM units; paper MNIST: 256
     z_size: int = 100  # latent units per step; paper MNIST: 100
+    attention_sigma_init: float = 0.5  # initial filter σ in strides (wide, so early glimpses see the image); 0: σ² = 1
     canvas_init: float = 0.0  # initial canvas logit c_0; 0 draws on grey (sigmoid(0) = 0.5)
     learn_canvas: bool = False  # learn c_0 per pixel (starting from canvas_init)
     num_classes: int = 0  # > 0: conditional DRAW, the one-hot label feeds encoder and decoder
@@ -47,6 +48,8 @@ class ModelConfig:
         _require(self.num_classes >= 0, "num_classes", self.num_classes, "must be 0 (unconditional) or more")
         _require(self.num_classes != 1, "num_classes", 1, "a conditional model needs at least 2 classes")
         _require(math.isfinite(self.canvas_init), "canvas_init", self.canvas_init, "must be a finite number")
+        _require(math.isfinite(self.attention_sigma_init) and self.attention_sigma_init >= 0, "attention_sigma_init",
+                 self.attention_sigma_init, "must be 0 (σ² = 1) or a positive number of strides")
         _require(self.likelihood in LIKELIHOODS, "likelihood", self.likelihood, f"must be one of {LIKELIHOODS}")
         if self.attention:
             smallest = min(self.height, self.width)
@@ -156,10 +159,13 @@ class RunConfig:
             raise ConfigError(f"{source}: {error}") from None
         return config
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
     def save(self, path: Path) -> None:
         from drawstudio.atomic import atomic_write_bytes
 
-        atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+        atomic_write_bytes(path, self.to_json().encode())
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:

@@ -135,7 +135,9 @@ class Trainer:
             for directory in (self.run_dir, ckpt.checkpoint_dir(self.run_dir)):
                 remove_leftover_temp_files(directory)
             config_path = self.run_dir / "config.json"
-            if not config_path.exists():
+            # kept current with what may change on resume (steps, device, ...), so it always
+            # says how the run is being trained
+            if not config_path.exists() or config_path.read_text(errors="replace") != self.config.to_json():
                 self.config.save(config_path)
         except OSError as error:
             raise RunDirError(f"{self.run_dir}: cannot write the run directory ({error.strerror or error})") from None
