@@ -151,3 +151,13 @@ def test_rectangular_colour_images_are_supported():
     out = model(torch.rand(2, 3, 6, 10), record=True)
     assert out.trace.canvases.shape == (4, 2, 3, 6, 10)
     assert torch.isfinite(out.loss).all()
+
+
+def test_attention_filters_start_half_a_stride_wide_so_first_glimpses_see_the_image():
+    model = Draw(ModelConfig())  # 28×28, read N=2 (stride 27), write N=5 (stride 6.75)
+    read_log_sigma2 = model.read_attention.bias[2].item()
+    write_log_sigma2 = model.write_attention.bias[2].item()
+    assert read_log_sigma2 == pytest.approx(2 * math.log(0.5 * 27))
+    assert write_log_sigma2 == pytest.approx(2 * math.log(0.5 * 6.75))
+    plain = Draw(ModelConfig(attention_sigma_init=0))
+    assert abs(plain.read_attention.bias[2].item()) < 0.1  # PyTorch's default: σ² ≈ 1

@@ -1,0 +1,233 @@
+"""The canvas pane: a fixed batch beside its reconstruction, or samples from the prior, at
+drawing step t, with the read and write attention boxes of that step.
+
+All T canvases of a snapshot are tiled once when the snapshot arrives; scrubbing t is
+then indexing plus an in-place image update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSlider, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from drawstudio.studio.grid_view import READ_COLOUR, WRITE_COLOUR, GridView, make_layout_widget
+from drawstudio.studio.snapshot_view import SnapshotView
+from drawstudio.studio.tiles import box_paths, columns_for, tile
+from drawstudio.studio.timeline import Timeline
+from drawstudio.train.snapshot import Attention, Snapshot
+
+RECONSTRUCTIONS, SAMPLES = "reconstructions", "samples"
+SAMPLES_PER_CLASS = 6  # columns of the one-row-per-class sample grid
+ALL_CLASSES = -1
+
+
+@dataclass
+class Frames:
+    """One snapshot, laid out for one mode."""
+
+    steps: np.ndarray  # (T, n, C, H, W) the canvases shown on the right, kept for export
+    columns: int
+    left: np.ndarray  # a single tiled frame: the data, or the finished samples
+    right: np.ndarray  # (T, ...) tiled canvases
+    outlines: dict[str, tuple[np.ndarray, np.ndarray] | None]  # read/write paths per step, right view
+    left_read: tuple[np.ndarray, np.ndarray] | None  # read paths per step, left view
+
+
+def build_frames(snapshot: Snapshot, mode: str, columns: int | None = None) -> Frames:
+    """Tile every step of `snapshot` for `mode` and trace its attention boxes."""
+    steps = snapshot.samples if mode == SAMPLES else snapshot.reconstructions
+    _, n, _, height, width = steps.shape
+    columns = columns or columns_for(n)
+
+    def paths(attention: Attention | None) -> tuple[np.ndarray, np.ndarray] | None:
+        return None if attention is None else box_paths(attention, columns, height, width)
+
+    if mode == SAMPLES:
+        return Frames(steps, columns, tile(steps[-1], columns), tile(steps, columns),
+                      {"read": None, "write": paths(snapshot.sample_write)}, None)
+    read = paths(snapshot.read)
+    return Frames(steps, columns, tile(snapshot.originals, columns), tile(steps, columns),
+                  {"read": read, "write": paths(snapshot.write)}, read)
+
+
+class CanvasPane(SnapshotView):
+    sample_labels_requested = Signal(object)  # list[int] | None, for TrainingSession.set_sample_labels
+
+    def __init__(self, timeline: Timeline, parent: QWidget | None = None):
+        super().__init__(timeline, parent)
+        self.frames: Frames | None = None
+        self._class_names: list[str] = []
+
+        self.mode = QComboBox()
+        self.mode.addItem("Reconstructions", RECONSTRUCTIONS)
+        self.mode.addItem("Samples from the prior", SAMPLES)
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.class_picker = QComboBox()
+        self.class_picker.setToolTip("Which class the prior draws (conditional runs)")
+        self.class_picker.activated.connect(self._class_picked)
+        self.class_label = QLabel("class:")
+        self.show_read = QCheckBox("read box")
+        self.show_write = QCheckBox("write box")
+        for box, colour in ((self.show_read, READ_COLOUR), (self.show_write, WRITE_COLOUR)):
+            box.setChecked(True)
+            box.setStyleSheet(f"color: rgb{colour}; font-weight: bold")
+            box.toggled.connect(self.mark_dirty)
+        controls = QHBoxLayout()
+        for widget in (self.mode, self.class_label, self.class_picker):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        controls.addWidget(self.show_read)
+        controls.addWidget(self.show_write)
+
+        self.graphics = make_layout_widget()
+        self.left = GridView(self.graphics.ci, "data", 0, 0)
+        self.right = GridView(self.graphics.ci, "canvas", 0, 1)
+        for view in (self.left, self.right):
+            view.add_outline("read", READ_COLOUR)
+        self.right.add_outline("write", WRITE_COLOUR)
+
+        self.play = QToolButton()
+        self.play.setText("▶")
+        self.play.setCheckable(True)
+        self.play.setToolTip("Play the drawing")
+        self.play.toggled.connect(timeline.set_playing)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(1, 1)
+        self.slider.setToolTip("Drawing step t (← / →)")
+        self.slider.valueChanged.connect(timeline.set_t)
+        self.step_label = QLabel("t = – / –")
+        self.step_label.setMinimumWidth(90)
+        self.loop = QCheckBox("loop")
+        self.loop.setChecked(timeline.loop)
+        self.loop.toggled.connect(self._set_loop)
+        self.fps = QDoubleSpinBox()
+        self.fps.setRange(1, 60)
+        self.fps.setValue(8)
+        self.fps.setSuffix(" steps/s")
+        self.fps.setToolTip("Playback speed")
+        self.fps.valueChanged.connect(timeline.set_fps)
+        transport = QHBoxLayout()
+        for widget in (self.play, self.slider, self.step_label, self.loop, self.fps):
+            transport.addWidget(widget)
+        transport.setStretch(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(self.graphics, 1)
+        layout.addLayout(transport)
+
+        timeline.changed.connect(self._t_changed)
+        timeline.length_changed.connect(self._length_changed)
+        timeline.playing_changed.connect(self.play.setChecked)
+        self.set_classes(None)
+
+    # ---- inputs -----------------------------------------------------------------
+
+    def set_classes(self, names: list[str] | None) -> None:
+        """Offer a class picker for a conditional model's samples (None hides it)."""
+        self._class_names = list(names or [])
+        self.class_picker.clear()
+        self.class_picker.addItem("one row per class", ALL_CLASSES)
+        for index, name in enumerate(self._class_names):
+            self.class_picker.addItem(f"{index}: {name}", index)
+        self._show_mode_controls()
+
+    def _show_mode_controls(self) -> None:
+        self.show_read.setEnabled(self.current_mode != SAMPLES)  # the prior only writes
+        visible = bool(self._class_names) and self.current_mode == SAMPLES
+        self.class_picker.setVisible(visible)
+        self.class_label.setVisible(visible)
+
+    @property
+    def current_mode(self) -> str:
+        return self.mode.currentData()
+
+    def sample_labels(self) -> list[int] | None:
+        """The labels the picker asks for; None for an unconditional model."""
+        count = len(self._class_names)
+        if not count:
+            return None
+        chosen = self.class_picker.currentData()
+        if chosen is None or chosen == ALL_CLASSES:
+            return [k for k in range(count) for _ in range(SAMPLES_PER_CLASS)]
+        return [int(chosen)] * (SAMPLES_PER_CLASS * SAMPLES_PER_CLASS)  # a square grid of that class
+
+    def _class_picked(self) -> None:
+        self.sample_labels_requested.emit(self.sample_labels())
+
+    def _mode_changed(self) -> None:
+        self._show_mode_controls()
+        self.mark_stale()
+
+    def _set_loop(self, loop: bool) -> None:
+        self.timeline.loop = loop
+
+    def _t_changed(self, t: int) -> None:
+        if self.slider.value() != t:
+            self.slider.setValue(t)
+
+    def _length_changed(self, T: int) -> None:
+        self.slider.setRange(1, T)
+
+    # ---- drawing (GUI timer) ------------------------------------------------------
+
+    def _layout(self, snapshot: Snapshot | None) -> None:
+        if snapshot is None:
+            self.frames = None
+            self.left.clear()
+            self.right.clear()
+            return
+        mode = self.current_mode
+        per_class = mode == SAMPLES and snapshot.sample_labels is not None
+        self.frames = build_frames(snapshot, mode, SAMPLES_PER_CLASS if per_class else None)
+        self.timeline.set_length(snapshot.T)
+
+    def _draw(self, t: int) -> None:
+        frames = self.frames
+        assert frames is not None and self.snapshot is not None
+        index = min(t, len(frames.right)) - 1
+        self.right.show(frames.right[index])
+        self.left.show(frames.left)
+        shown = {"read": self.show_read.isChecked(), "write": self.show_write.isChecked()}
+        for name, paths in frames.outlines.items():
+            self.right.set_outlines(name, *(_at(paths, index) if shown[name] else (None, None)))
+        left = frames.left_read if shown["read"] else None
+        self.left.set_outlines("read", *_at(left, index))
+        # titles change with the snapshot, not with t (a title change re-lays out the whole view);
+        # t is shown beside the slider
+        T = len(frames.right)
+        step = f"training step {self.snapshot.step}"
+        if self.current_mode == SAMPLES:
+            self.left.set_title(f"samples, finished (t = {T}) · {step}")
+            self.right.set_title("samples drawing σ(c_t)")
+        else:
+            self.left.set_title(f"data · {step}")
+            self.right.set_title("reconstruction canvas σ(c_t)")
+        self.step_label.setText(f"t = {t} / {T}")
+
+    # ---- export -------------------------------------------------------------------
+
+    def animation(self) -> np.ndarray | None:
+        """(T, n, C, H, W) of the current mode, for a GIF."""
+        return None if self.frames is None else self.frames.steps
+
+    def current_images(self) -> np.ndarray | None:
+        """(n, C, H, W) shown at the current step, for a PNG."""
+        if self.frames is None:
+            return None
+        return self.frames.steps[min(self.timeline.t, len(self.frames.steps)) - 1]
+
+    @property
+    def columns(self) -> int | None:
+        return None if self.frames is None else self.frames.columns
+
+
+def _at(paths: tuple[np.ndarray, np.ndarray] | None, index: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if paths is None:
+        return None, None
+    return paths[0][index], paths[1][index]

@@ -1,0 +1,161 @@
+"""The curves pane: loss, reconstruction and KL per iteration (smoothable), the test-set NLL
+as markers, the learning rate on its own right-hand axis, vertical markers where the
+schedule was changed, and a bar chart of KL per drawing step.
+
+Items are created once; `refresh` (on the window's redraw timer) re-sends data only when
+the history moved, and at most a few times a second.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
+
+from drawstudio.studio.history import MetricsHistory, moving_average
+from drawstudio.studio.plots import BACKGROUND, TEXT, step_plot
+from drawstudio.train.snapshot import Snapshot
+
+MIN_REDRAW_SECONDS = 1.0  # curves move slowly; redrawing 100k points more often only costs training CPU
+CURVES = (("loss", "total loss (−ELBO)", "#f2f2f2"), ("recon", "reconstruction", "#4fa3ff"),
+          ("kl", "KL", "#ffb04f"))
+LR_COLOUR = "#c78bff"
+EVAL_COLOUR = "#ff4f8b"
+MARKER_COLOUR = (199, 139, 255, 140)
+
+
+class CurvesPane(QWidget):
+    def __init__(self, history: MetricsHistory, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.history = history
+        self._drawn_revision = -1
+        self._last_draw = 0.0
+        self._kl_dirty = False
+        self._kl_per_step: np.ndarray | None = None
+
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setRange(1, 500)
+        self.smoothing.setValue(20)
+        self.smoothing.setToolTip("Moving average over this many logged steps (1 = raw)")
+        self.smoothing_label = QLabel()
+        self.smoothing.valueChanged.connect(self._smoothing_changed)
+        self.log_y = QCheckBox("log scale")
+        self.log_y.setChecked(True)
+        self.log_y.toggled.connect(self._log_changed)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("smoothing"))
+        controls.addWidget(self.smoothing, 1)
+        controls.addWidget(self.smoothing_label)
+        controls.addWidget(self.log_y)
+
+        # bottom right: below the loss curves and, once KL has grown, above it; the top stays free
+        # for the labels of schedule markers
+        self.plot, item, legend = step_plot("nats per image", legend_offset=(-10, -10))
+        item.setDownsampling(auto=True, mode="peak")
+        item.setClipToView(True)
+        self.curves = {name: item.plot(name=label, pen=pg.mkPen(colour, width=1.5))
+                       for name, label, colour in CURVES}
+        self.eval_points = item.plot(name="test NLL", pen=None, symbol="o", symbolSize=8,
+                                     symbolBrush=EVAL_COLOUR, symbolPen=pg.mkPen(BACKGROUND))
+        self.lr_view = pg.ViewBox()
+        item.showAxis("right")
+        item.scene().addItem(self.lr_view)
+        right = item.getAxis("right")
+        right.linkToView(self.lr_view)
+        right.setLabel("learning rate", color=LR_COLOUR)
+        self.lr_view.setXLink(item)
+        item.vb.sigResized.connect(self._sync_lr_view)
+        self.lr_curve = pg.PlotDataItem(pen=pg.mkPen(LR_COLOUR, width=1.5, style=Qt.PenStyle.DashLine))
+        self.lr_view.addItem(self.lr_curve)
+        legend.addItem(self.lr_curve, "learning rate (right axis)")
+        self.markers: list[pg.InfiniteLine] = []
+
+        self.kl_plot = pg.PlotWidget(background=BACKGROUND)
+        kl_item = self.kl_plot.getPlotItem()
+        kl_item.setTitle("KL per drawing step (nats, fixed test batch)", color=TEXT, size="10pt")
+        kl_item.setLabel("bottom", "drawing step t")
+        kl_item.setMouseEnabled(x=False, y=False)
+        self.kl_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#ffb04f", pen=None)
+        kl_item.addItem(self.kl_bars)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.plot)
+        splitter.addWidget(self.kl_plot)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(splitter, 1)
+        self._smoothing_changed(self.smoothing.value())
+        self._log_changed(self.log_y.isChecked())
+
+    def _sync_lr_view(self) -> None:
+        item = self.plot.getPlotItem()
+        self.lr_view.setGeometry(item.vb.sceneBoundingRect())
+        self.lr_view.linkedViewChanged(item.vb, self.lr_view.XAxis)
+
+    def _smoothing_changed(self, window: int) -> None:
+        self.smoothing_label.setText(f"{window} steps" if window > 1 else "raw")
+        self._drawn_revision = -1
+        self._last_draw = 0.0
+
+    def _log_changed(self, log: bool) -> None:
+        item = self.plot.getPlotItem()
+        item.setLogMode(False, log)
+        item.getAxis("right").setLogMode(False)  # PlotItem switches every axis; the learning rate stays linear
+
+    def set_snapshot(self, snapshot: Snapshot | None) -> None:
+        self._kl_per_step = None if snapshot is None else snapshot.kl_per_step
+        self._kl_dirty = True
+
+    def reset(self) -> None:
+        """Forget what was drawn (a different run's history is coming)."""
+        self._drawn_revision = -1
+        self._last_draw = 0.0
+        self.set_snapshot(None)
+
+    def refresh(self) -> bool:
+        """Redraw the KL bars or the curves, whichever is due (one per call, to keep each paint
+        short); True when something was redrawn."""
+        if self._kl_dirty:
+            self._kl_dirty = False
+            kl = self._kl_per_step if self._kl_per_step is not None else np.zeros(0)
+            self.kl_bars.setOpts(x=np.arange(1, len(kl) + 1), height=kl)
+            self.kl_plot.getPlotItem().autoRange()
+            return True
+        now = time.monotonic()
+        if self.history.revision == self._drawn_revision or now - self._last_draw < MIN_REDRAW_SECONDS:
+            return False
+        self._drawn_revision = self.history.revision
+        self._last_draw = now
+        history = self.history
+        steps = history.steps
+        window = self.smoothing.value()
+        for name, curve in self.curves.items():
+            curve.setData(steps, moving_average(history.train[name].values, window))
+        self.eval_points.setData(history.eval_step.values, history.eval_nll.values)
+        self.lr_curve.setData(steps, history.train["lr"].values)
+        self._place_markers()
+        return True
+
+    def _place_markers(self) -> None:
+        """One vertical line per schedule change; lines are reused, never re-created per frame."""
+        changes = self.history.schedule_changes
+        item = self.plot.getPlotItem()
+        while len(self.markers) < len(changes):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(MARKER_COLOUR, width=1),
+                                   label="", labelOpts={"position": 0.95, "color": LR_COLOUR})
+            item.addItem(line, ignoreBounds=True)
+            self.markers.append(line)
+        for index, line in enumerate(self.markers):
+            visible = index < len(changes)
+            line.setVisible(visible)
+            if visible:
+                change = changes[index]
+                line.setPos(change["step"])
+                line.label.setPosition(0.95 - 0.06 * (index % 3))  # neighbouring changes' labels don't overlap
+                line.label.setFormat(f"lr {change['lr']:.1e}, ×{change['decay']:g}/{change['every']}")

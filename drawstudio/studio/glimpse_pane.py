@@ -1,0 +1,50 @@
+"""The glimpse pane: for step t and every example of the fixed batch, what the encoder
+read (the N×N glimpse of x and of the error image x̂) and the N×N patch the decoder wrote.
+
+Glimpses are γ-scaled and patches are in logit units, so each kind is scaled to [0, 1]
+over all T steps of a snapshot together: brightness stays comparable while scrubbing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from drawstudio.studio.grid_view import GridView, make_layout_widget
+from drawstudio.studio.snapshot_view import SnapshotView
+from drawstudio.studio.tiles import columns_for, positive_to_unit, signed_to_unit, tile
+from drawstudio.studio.timeline import Timeline
+from drawstudio.train.snapshot import Snapshot
+
+TITLES = ("read: glimpse of the image x", "read: glimpse of the error x − σ(c) (grey = 0)",
+          "write: patch w_t (grey = 0)")
+
+
+def glimpse_frames(snapshot: Snapshot) -> list[np.ndarray]:
+    """Three (T, ...) tiled stacks: x glimpses, error glimpses, write patches."""
+    glimpses = snapshot.read_glimpses
+    columns = columns_for(glimpses.shape[1])
+    kinds = (positive_to_unit(glimpses[:, :, 0]), signed_to_unit(glimpses[:, :, 1]),
+             signed_to_unit(snapshot.write_patches))
+    return [tile(kind, columns) for kind in kinds]
+
+
+class GlimpsePane(SnapshotView):
+    def __init__(self, timeline: Timeline, parent: QWidget | None = None):
+        super().__init__(timeline, parent)
+        self.frames: list[np.ndarray] = []
+        self.graphics = make_layout_widget()
+        self.views = [GridView(self.graphics.ci, title, 0, col) for col, title in enumerate(TITLES)]
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.graphics)
+
+    def _layout(self, snapshot: Snapshot | None) -> None:
+        self.frames = [] if snapshot is None else glimpse_frames(snapshot)
+        if snapshot is None:
+            for view in self.views:
+                view.clear()
+
+    def _draw(self, t: int) -> None:
+        for view, frames in zip(self.views, self.frames):
+            view.show(frames[min(t, len(frames)) - 1])

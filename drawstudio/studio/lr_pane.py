@@ -1,0 +1,194 @@
+"""Learning-rate controls: rate (on a log slider), decay rate and decay interval, applied to
+the running training through `TrainingSession.change_schedule` (it takes effect at the next
+step), with a plot of the schedule so far and of what the edited values would make of it."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from drawstudio.config import TrainConfig
+from drawstudio.errors import ConfigError
+from drawstudio.studio.plots import TEXT, step_plot
+from drawstudio.train import schedule
+from drawstudio.train.session import TrainingSession
+
+LOG_LR_RANGE = (-6.0, -1.0)  # slider ends, log10 of the learning rate
+SLIDER_TICKS_PER_DECADE = 100
+PLOT_POINTS = 300
+MIN_REDRAW_SECONDS = 1.0
+
+
+class ScientificSpinBox(QDoubleSpinBox):
+    """A spin box that shows and accepts 1.5e-04 and steps by a factor, not a fixed amount,
+    because learning rates span decades."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setDecimals(12)
+        self.setRange(10 ** LOG_LR_RANGE[0], 10 ** LOG_LR_RANGE[1])
+        self.setKeyboardTracking(False)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.2e}"
+
+    def valueFromText(self, text: str) -> float:
+        return float(text)
+
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
+        try:
+            value = float(text)
+        except ValueError:
+            return QValidator.State.Intermediate, text, pos
+        ok = self.minimum() <= value <= self.maximum()
+        return (QValidator.State.Acceptable if ok else QValidator.State.Intermediate), text, pos
+
+    def stepBy(self, steps: int) -> None:
+        self.setValue(self.value() * 10 ** (0.1 * steps))
+
+
+class LrPane(QWidget):
+    error = Signal(str)
+    applied = Signal(str)  # a one-line confirmation for the status bar
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session: TrainingSession | None = None
+        self._last_draw = 0.0
+        self._drawn_step = -1
+
+        self.lr = ScientificSpinBox()
+        self.lr_slider = QSlider(Qt.Orientation.Horizontal)
+        low, high = (round(v * SLIDER_TICKS_PER_DECADE) for v in LOG_LR_RANGE)
+        self.lr_slider.setRange(low, high)
+        self.lr_slider.setToolTip("learning rate, log scale")
+        self.lr_slider.valueChanged.connect(self._slider_moved)
+        self.lr.valueChanged.connect(self._lr_typed)
+        self.decay = QDoubleSpinBox()
+        self.decay.setRange(0.01, 1.0)
+        self.decay.setDecimals(4)
+        self.decay.setSingleStep(0.01)
+        self.decay.setToolTip("the learning rate is multiplied by this every 'interval' steps (1 = constant)")
+        self.every = QSpinBox()
+        self.every.setRange(1, 10_000_000)
+        self.every.setSingleStep(100)
+        self.every.setSuffix(" steps")
+        for box in (self.decay, self.every):
+            box.valueChanged.connect(self._edited)
+        defaults = TrainConfig()
+        self.lr.setValue(defaults.lr)
+        self.decay.setValue(defaults.lr_decay)
+        self.every.setValue(defaults.decay_every)
+        self.apply_button = QPushButton("Apply to training")
+        self.apply_button.setToolTip("takes effect at the next training step")
+        self.apply_button.clicked.connect(self.apply)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+
+        lr_row = QHBoxLayout()
+        lr_row.addWidget(self.lr)
+        lr_row.addWidget(self.lr_slider, 1)
+        form = QFormLayout()
+        form.addRow("learning rate", lr_row)
+        form.addRow("decay rate", self.decay)
+        form.addRow("decay interval", self.every)
+
+        self.plot, item, _ = step_plot("learning rate")
+        self.current_curve = item.plot(name="schedule", pen=pg.mkPen("#c78bff", width=2))
+        self.preview_curve = item.plot(name="with edited values", pen=pg.mkPen("#ffd34f", width=2,
+                                                                                 style=Qt.PenStyle.DashLine))
+        self.now_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255, 120)),
+                                        label="now", labelOpts={"position": 0.9, "color": TEXT})
+        item.addItem(self.now_line, ignoreBounds=True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.apply_button)
+        buttons.addWidget(self.status, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.plot, 1)
+        self.set_session(None)
+
+    def set_session(self, session: TrainingSession | None) -> None:
+        """Steer `session` (None: nothing to steer, e.g. a followed run)."""
+        self.session = session
+        for widget in (self.lr, self.lr_slider, self.decay, self.every, self.apply_button):
+            widget.setEnabled(session is not None)
+        if session is None:
+            self.status.setText("no training here to steer (a followed run is steered by its own process)")
+            self.current_curve.setData([], [])
+            self.preview_curve.setData([], [])
+            return
+        self._show_current()
+        self._drawn_step = -1
+
+    def _show_current(self) -> None:
+        assert self.session is not None
+        trainer = self.session.trainer
+        current = [s for s in trainer.segments if s.start <= trainer.step][-1]
+        for box, value in ((self.lr, trainer.lr), (self.decay, current.decay), (self.every, current.every)):
+            box.blockSignals(True)
+            box.setValue(value)
+            box.blockSignals(False)
+        self._sync_slider()
+
+    def _sync_slider(self) -> None:
+        self.lr_slider.blockSignals(True)
+        self.lr_slider.setValue(round(math.log10(self.lr.value()) * SLIDER_TICKS_PER_DECADE))
+        self.lr_slider.blockSignals(False)
+
+    def _slider_moved(self, value: int) -> None:
+        self.lr.blockSignals(True)
+        self.lr.setValue(10 ** (value / SLIDER_TICKS_PER_DECADE))
+        self.lr.blockSignals(False)
+        self._edited()
+
+    def _lr_typed(self) -> None:
+        self._sync_slider()
+        self._edited()
+
+    def _edited(self) -> None:
+        self._drawn_step = -1
+        self._last_draw = 0.0
+
+    def apply(self) -> None:
+        if self.session is None:
+            return
+        try:
+            self.session.change_schedule(self.lr.value(), self.decay.value(), self.every.value())
+        except ConfigError as error:
+            self.error.emit(str(error))
+            return
+        self.applied.emit(f"learning rate {self.lr.value():.2e}, decay ×{self.decay.value():g} every "
+                          f"{self.every.value()} steps: takes effect at the next step")
+
+    def refresh(self) -> bool:
+        """Redraw the schedule plot when the step or the edits moved (at most once a second);
+        True when it was redrawn."""
+        if self.session is None:
+            return False
+        trainer = self.session.trainer
+        now = time.monotonic()
+        if trainer.step == self._drawn_step or now - self._last_draw < MIN_REDRAW_SECONDS:
+            return False
+        self._drawn_step, self._last_draw = trainer.step, now
+        segments, step = list(trainer.segments), trainer.step
+        horizon = max(step, 4 * self.every.value())  # far enough to see the decay; the past keeps half the width
+        end = max(min(trainer.config.train.steps, step + horizon), step + 1)
+        xs = np.linspace(0, end, PLOT_POINTS).round().astype(int)
+        self.current_curve.setData(xs, [schedule.learning_rate(int(x), segments) for x in xs])
+        edited = schedule.change(segments, step, self.lr.value(), self.decay.value(), self.every.value())
+        future = xs[xs >= step]
+        self.preview_curve.setData(future, [schedule.learning_rate(int(x), edited) for x in future])
+        self.now_line.setPos(step)
+        self.status.setText(f"now {trainer.lr:.2e} at step {step}")
+        return True

@@ -1,0 +1,474 @@
+"""The main window: panes in docks, transport, menus and shortcuts, the redraw timer, and
+what persists between sessions (layout, recent runs, view settings).
+
+Threading: the window only touches widgets from the GUI thread. Engine events arrive
+through the `Bridge` (queued); panes keep the newest snapshot and redraw it from the
+redraw timer, so training never waits for painting and painting never waits for training.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QMainWindow, QMessageBox,
+                               QWidget)
+
+from drawstudio.errors import DrawStudioError
+from drawstudio.export import save_gif, save_metrics_csv, save_png
+from drawstudio.studio.bridge import Bridge
+from drawstudio.studio.canvas_pane import CanvasPane
+from drawstudio.studio.curves_pane import CurvesPane
+from drawstudio.studio.glimpse_pane import GlimpsePane
+from drawstudio.studio.history import MetricsHistory
+from drawstudio.studio.lr_pane import LrPane
+from drawstudio.studio.opened_run import OpenedRun, open_following, open_training
+from drawstudio.studio.run_setup import RunSetupDialog
+from drawstudio.studio.status import StatusFields
+from drawstudio.studio.timeline import Timeline
+from drawstudio.train import session as states
+from drawstudio.train.metrics import read_metrics
+
+# Redraw timer. Each tick redraws at most one pane (the next one, in turn, with something new),
+# so one event-loop iteration paints one pane, not the whole window: painting a pane can take
+# 30 ms on a CPU, the window ~100. Every frame painted is CPU taken from training.
+RENDER_MS = 50
+SNAPSHOT_SECONDS = 2.0  # while training: how often the training thread draws a snapshot
+HIDDEN_SNAPSHOT_SECONDS = 1e9  # no pane shows snapshots: don't spend training time on them
+MAX_RECENT = 8
+APP_NAME = "DRAW Studio"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, snapshot_seconds: float = SNAPSHOT_SECONDS,
+                 follow_poll_seconds: float = 1.0):
+        super().__init__()
+        self.settings = settings if settings is not None else QSettings("drawstudio", "DRAW Studio")
+        self.snapshot_seconds = snapshot_seconds
+        self.follow_poll_seconds = follow_poll_seconds
+        self.run: OpenedRun | None = None
+        self.state = "no run"
+        self.history = MetricsHistory()
+        self.timeline = Timeline(self)
+        self.bridge = Bridge(self)
+        self.setWindowTitle(APP_NAME)
+        self.setDockNestingEnabled(True)
+
+        self.canvas = CanvasPane(self.timeline)
+        self.glimpses = GlimpsePane(self.timeline)
+        self.curves = CurvesPane(self.history)
+        self.lr_pane = LrPane()
+        self.setCentralWidget(self.canvas)
+        self.docks = {
+            "glimpses": self._dock("Glimpses and write patches", self.glimpses, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "curves": self._dock("Training curves", self.curves, Qt.DockWidgetArea.RightDockWidgetArea),
+            "lr": self._dock("Learning rate", self.lr_pane, Qt.DockWidgetArea.RightDockWidgetArea),
+        }
+        self._message_box: QMessageBox | None = None
+        self._next_pane = 0  # the pane whose turn it is to redraw
+        self._default_layout()
+
+        self._make_actions()
+        self._make_menus()
+        self.status = StatusFields(self.statusBar())
+
+        self.bridge.records.connect(self._on_records)
+        self.bridge.snapshot_ready.connect(self._on_snapshot)
+        self.bridge.state_changed.connect(self._on_state)
+        self.bridge.error.connect(self.show_error)
+        self.canvas.sample_labels_requested.connect(self._sample_labels_requested)
+        self.lr_pane.error.connect(self.show_error)
+        self.lr_pane.applied.connect(self.show_status)
+
+        self.render_timer = QTimer(self)
+        self.render_timer.setInterval(RENDER_MS)
+        self.render_timer.timeout.connect(self.render)
+        self.render_timer.start()
+        self._restore_settings()
+        self._update_actions()
+
+    def _default_layout(self) -> None:
+        """Curves and learning rate down the right at full height, glimpses under the canvas
+        (restoreState replaces this with the user's own arrangement)."""
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.TopRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.docks["curves"], self.docks["lr"]], [620, 300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["curves"]], [640], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["glimpses"]], [300], Qt.Orientation.Vertical)
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)  # saveState/restoreState find docks by name
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # ---- actions and menus ------------------------------------------------------------
+
+    def _action(self, text: str, slot: Any, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setToolTip(tip or text)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        return action
+
+    def _make_actions(self) -> None:
+        a = self._action
+        self.new_action = a("&New run…", lambda: self.show_run_setup(), QKeySequence.StandardKey.New)
+        self.open_action = a("&Open run…", self.choose_run_to_open, QKeySequence.StandardKey.Open,
+                             "open a run folder to resume training it")
+        self.follow_action = a("&Follow run…", self.choose_run_to_follow, "Ctrl+Shift+O",
+                               "watch a run another process is training (read-only)")
+        self.checkpoint_action = a("&Save checkpoint", self.save_checkpoint, QKeySequence.StandardKey.Save)
+        self.gif_action = a("Export animation as &GIF…", lambda: self.export_gif())
+        self.png_action = a("Export grid as &PNG…", lambda: self.export_png())
+        self.csv_action = a("Export metrics as &CSV…", lambda: self.export_csv())
+        self.quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.start_action = a("Start", self.toggle_training, "Space", "start / pause training (Space)")
+        self.step_action = a("Step", self.step_once, "Ctrl+Space", "one training step")
+        self.stop_action = a("Stop", self.stop_training, None, "stop training and write a checkpoint")
+        self.eval_action = a("Test NLL now", self.evaluate_now, "Ctrl+E", "evaluate the test-set bound now")
+        self.extend_action = a("Extend run…", self.extend_run, None, "train beyond the run's planned steps")
+        self.prev_action = a("Previous drawing step", lambda: self.timeline.step(-1), "Left")
+        self.next_action = a("Next drawing step", lambda: self.timeline.step(1), "Right")
+        self.play_action = a("Play drawing", lambda: self.timeline.set_playing(not self.timeline.playing), "P")
+
+        toolbar = self.addToolBar("Transport")
+        toolbar.setObjectName("transport")
+        for action in (self.start_action, self.step_action, self.stop_action, self.checkpoint_action,
+                       self.eval_action):
+            toolbar.addAction(action)
+
+    def _make_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for action in (self.new_action, self.open_action, self.follow_action):
+            file_menu.addAction(action)
+        self.recent_menu = file_menu.addMenu("Recent runs")
+        file_menu.addSeparator()
+        file_menu.addAction(self.checkpoint_action)
+        for action in (self.gif_action, self.png_action, self.csv_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        training = self.menuBar().addMenu("&Training")
+        for action in (self.start_action, self.step_action, self.stop_action, self.eval_action, self.extend_action):
+            training.addAction(action)
+        view = self.menuBar().addMenu("&View")
+        for action in (self.play_action, self.prev_action, self.next_action):
+            view.addAction(action)
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        self._fill_recent_menu()
+
+    def _update_actions(self) -> None:
+        session = self.run.session if self.run is not None else None
+        trains = session is not None
+        self.start_action.setText("Pause" if self.state == states.RUNNING else "Start")
+        for action in (self.start_action, self.step_action, self.eval_action, self.extend_action,
+                       self.checkpoint_action):
+            action.setEnabled(trains or (action is self.start_action and self.run is None))
+        self.stop_action.setEnabled(trains and self.state in (states.RUNNING, states.PAUSED, states.FINISHED))
+        for action in (self.gif_action, self.png_action):
+            action.setEnabled(self.canvas.animation() is not None)
+        self.csv_action.setEnabled(self.run is not None)
+
+    # ---- opening runs ---------------------------------------------------------------
+
+    def show_run_setup(self, dataset: str | None = None, data_dir: str | None = None) -> None:
+        dialog = RunSetupDialog(self, dataset, data_dir or self.settings.value("data_dir", "", str) or None)
+        if dialog.exec() == RunSetupDialog.DialogCode.Accepted:
+            config = dialog.config()
+            self.settings.setValue("data_dir", config.train.data_dir or "")
+            self.open_run(dialog.chosen_run_dir(), config)
+
+    def choose_run_to_open(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a run to train")
+        if folder:
+            self.open_run(Path(folder))
+
+    def choose_run_to_follow(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Follow a run (read-only)")
+        if folder:
+            self.follow_run(Path(folder))
+
+    def open_run(self, run_dir: Path, config: Any = None, data_dir: str | None = None) -> bool:
+        """Train `run_dir`: a new run from `config`, or the existing run resumed. False (with
+        the reason shown) when it cannot be opened."""
+        return self._open(lambda: open_training(run_dir, config, data_dir=data_dir,
+                                                snapshot_interval=self.snapshot_seconds))
+
+    def follow_run(self, run_dir: Path) -> bool:
+        """Watch `run_dir` while another process trains it."""
+        return self._open(lambda: open_following(run_dir, poll_seconds=self.follow_poll_seconds))
+
+    def _open(self, make: Callable[[], OpenedRun]) -> bool:
+        self.close_run()
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        opened: OpenedRun | None = None
+        try:
+            opened = make()
+            if opened.session is not None:
+                session = opened.session
+                session.set_sample_labels(self._labels_for(opened))
+                # the untrained (or resumed) model's drawing before any step: training has not started,
+                # so this is the one snapshot the GUI thread computes itself
+                self._on_snapshot(session.trainer.snapshot(*session.snapshot_size, session.sample_labels))
+        except DrawStudioError as error:
+            if opened is not None:
+                opened.close()
+            self.show_error(str(error))
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        self._install(opened)
+        return True
+
+    def _labels_for(self, opened: OpenedRun) -> list[int] | None:
+        self.canvas.set_classes(opened.classes)
+        return self.canvas.sample_labels()
+
+    def _install(self, opened: OpenedRun) -> None:
+        self.run = opened
+        self.history.extend(opened.history)
+        self.curves.reset()
+        self.lr_pane.set_session(opened.session)
+        if opened.follower is not None:
+            opened.follower.set_sample_labels(self._labels_for(opened))
+        self.bridge.attach(opened.source)
+        self.state = opened.session.state if opened.session is not None else "following"
+        # torch, Qt and the run leave a few hundred thousand long-lived objects; a full garbage
+        # collection walking them holds the GIL for 100-200 ms, freezing the window and training
+        # alike. Frozen objects are never scanned again.
+        gc.freeze()
+        opened.start_source()
+        self.setWindowTitle(f"{opened.run_dir.name} — {APP_NAME}{' (following)' if opened.read_only else ''}")
+        self._remember(opened.run_dir)
+        self._update_actions()
+        self.show_status(f"opened {opened.run_dir}" + (" (read-only)" if opened.read_only else ""))
+
+    def close_run(self) -> None:
+        """Stop what the open run is doing (training writes a checkpoint) and forget it."""
+        if self.run is None:
+            return
+        run, self.run = self.run, None
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            run.close()
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.bridge.detach()
+        self.history.clear()
+        for pane in (self.canvas, self.glimpses, self.curves):
+            pane.set_snapshot(None)
+        self.lr_pane.set_session(None)
+        self.state = "no run"
+        self._update_actions()
+
+    # ---- transport --------------------------------------------------------------------
+
+    def _session(self) -> Any:
+        return self.run.session if self.run is not None else None
+
+    def toggle_training(self) -> None:
+        session = self._session()
+        if self.run is None:
+            self.show_run_setup()
+        elif session is None:
+            self.show_status("this run is followed read-only; its own process trains it")
+        elif session.state == states.RUNNING:
+            session.pause()
+        elif session.state == states.FINISHED or session.trainer.finished:
+            self.show_status(f"the run reached its {session.trainer.config.train.steps} steps: "
+                             "Training ▸ Extend run… to train longer")
+        elif self._ensure_live():
+            self.run.session.start()
+
+    def _ensure_live(self) -> bool:
+        """A stopped or failed session's thread is gone: reopen the run (it resumes) to go on."""
+        session = self._session()
+        if session.state not in (states.STOPPED, states.FAILED):
+            return True
+        return self.open_run(self.run.run_dir)
+
+    def step_once(self) -> None:
+        if self._session() is not None and self._ensure_live():
+            self.run.session.step_once()
+
+    def stop_training(self) -> None:
+        session = self._session()
+        if session is not None:
+            session.stop(timeout=0)  # the thread checkpoints and reports "stopped"; don't wait for it here
+
+    def save_checkpoint(self) -> None:
+        session = self._session()
+        if session is not None:
+            session.request_checkpoint()
+            self.show_status("checkpoint requested")
+
+    def evaluate_now(self) -> None:
+        session = self._session()
+        if session is not None:
+            session.request_eval()
+
+    def extend_run(self) -> None:
+        session = self._session()
+        if session is None:
+            return
+        current = session.trainer.config.train.steps
+        steps, ok = QInputDialog.getInt(self, "Extend run", "Train until step:", max(current, session.trainer.step)
+                                        + 10_000, session.trainer.step + 1, 1_000_000_000)
+        if ok:
+            session.extend(steps)
+
+    def _sample_labels_requested(self, labels: list[int] | None) -> None:
+        if self.run is not None:
+            self.run.set_sample_labels(labels)
+
+    # ---- engine events (GUI thread, via the bridge) ---------------------------------------
+
+    def _on_records(self, records: list[dict[str, Any]]) -> None:
+        self.history.extend(records)
+
+    def _on_snapshot(self, snapshot: Any) -> None:
+        for pane in (self.canvas, self.glimpses, self.curves):
+            pane.set_snapshot(snapshot)
+
+    def _on_state(self, state: str) -> None:
+        self.state = state
+        self._update_actions()
+
+    # ---- messages ---------------------------------------------------------------------
+
+    def show_status(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10_000)
+
+    def show_error(self, message: str) -> None:
+        """An engine or user error: in the status bar and in a non-modal message box that the
+        next error reuses (errors never stack up dialogs, and never block training)."""
+        self.statusBar().showMessage(message, 30_000)
+        if self._message_box is None:
+            self._message_box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME, "", QMessageBox.StandardButton.Ok,
+                                            self)
+            self._message_box.setWindowModality(Qt.WindowModality.NonModal)
+        self._message_box.setText(message)
+        self._message_box.show()
+
+    @property
+    def last_error(self) -> str:
+        return self._message_box.text() if self._message_box is not None else ""
+
+    # ---- redraw timer -----------------------------------------------------------------
+
+    def render(self) -> None:
+        shows_snapshots = not self.isMinimized() and (self.canvas.isVisible() or self.glimpses.isVisible()
+                                                      or self.curves.isVisible())
+        session = self._session()
+        if session is not None:
+            wanted = self.snapshot_seconds if shows_snapshots else HIDDEN_SNAPSHOT_SECONDS
+            if session.snapshot_interval != wanted:
+                session.snapshot_interval = wanted
+                if shows_snapshots:
+                    session.request_snapshot()
+        panes = [pane for pane in (self.canvas, self.glimpses, self.curves, self.lr_pane) if pane.isVisible()]
+        for offset in range(len(panes)):
+            turn = (self._next_pane + offset) % len(panes)
+            if panes[turn].refresh():
+                self._next_pane = turn + 1
+                break
+        self.status.update(self.state, self.history if self.run is not None else None,
+                           self.run.device if self.run is not None else "")
+        if self.gif_action.isEnabled() != (self.canvas.animation() is not None):
+            self._update_actions()
+
+    # ---- export ---------------------------------------------------------------------
+
+    def _export_path(self, path: Path | None, what: str, suffix: str) -> Path | None:
+        if path is not None:
+            return Path(path)
+        step = self.history.last_train["step"] if self.history.last_train else 0
+        folder = self.run.run_dir / "exports" if self.run is not None else Path.home()
+        suggested = folder / f"step-{step}-{self.canvas.current_mode}{suffix}"
+        chosen, _ = QFileDialog.getSaveFileName(self, f"Export {what}", str(suggested), f"*{suffix}")
+        return Path(chosen) if chosen else None
+
+    def _write(self, what: str, path: Path, write: Any) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(path)
+        except OSError as error:
+            self.show_error(f"{path}: could not write the {what} ({error.strerror or error})")
+            return
+        self.show_status(f"wrote {path}")
+
+    def export_gif(self, path: Path | None = None) -> None:
+        """The drawing of the canvas pane's current mode, all T steps."""
+        self._export_canvas(self.canvas.animation(), "animation", ".gif", save_gif, path)
+
+    def export_png(self, path: Path | None = None) -> None:
+        """The canvas pane's grid at the current step."""
+        self._export_canvas(self.canvas.current_images(), "grid", ".png", save_png, path)
+
+    def _export_canvas(self, images: Any, what: str, suffix: str, save: Callable[..., None],
+                       path: Path | None) -> None:
+        target = None if images is None else self._export_path(path, what, suffix)
+        if target is not None:
+            self._write(what, target, lambda p: save(images, p, self.canvas.columns))
+
+    def export_csv(self, path: Path | None = None) -> None:
+        if self.run is None:
+            return
+        target = self._export_path(path, "metrics", ".csv")
+        if target is not None:
+            records = read_metrics(self.run.run_dir / "metrics.jsonl")
+            self._write("metrics", target, lambda p: save_metrics_csv(records, p))
+
+    # ---- persistence ------------------------------------------------------------------
+
+    def _remember(self, run_dir: Path) -> None:
+        recent = [str(run_dir)] + [r for r in self.recent_runs() if r != str(run_dir)]
+        self.settings.setValue("recent_runs", recent[:MAX_RECENT])
+        self._fill_recent_menu()
+
+    def recent_runs(self) -> list[str]:
+        value = self.settings.value("recent_runs", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.recent_runs():
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda _=False, f=folder: self.open_run(Path(f)))
+        self.recent_menu.setEnabled(bool(self.recent_runs()))
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 950)
+        state = self.settings.value("window_state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self.curves.smoothing.setValue(int(self.settings.value("smoothing", self.curves.smoothing.value())))
+        self.canvas.fps.setValue(float(self.settings.value("playback_fps", self.canvas.fps.value())))
+
+    def _save_settings(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.setValue("smoothing", self.curves.smoothing.value())
+        self.settings.setValue("playback_fps", self.canvas.fps.value())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.render_timer.stop()
+        self._save_settings()
+        self.close_run()
+        super().closeEvent(event)

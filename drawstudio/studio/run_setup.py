@@ -1,0 +1,365 @@
+"""The run setup dialog: dataset, model and training settings for a new run.
+
+Every edit rebuilds the `RunConfig` and runs its `validate()`, so the dialog explains an
+impossible combination in the engine's own words and refuses to create it. A missing
+dataset that has a download source can be fetched from here when the machine is online
+(checked in the background: the check can take seconds offline).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig
+from drawstudio.data import DatasetInfo, available_datasets, load_dataset, online
+from drawstudio.data.two_digit import CANVAS, NAME as TWO_DIGIT
+from drawstudio.errors import DrawStudioError
+from drawstudio.studio.lr_pane import ScientificSpinBox
+
+PREFERRED_DATASETS = ("fashion-mnist", "mnist", "binarized-mnist")
+LABELLED = {"mnist": 10, "fashion-mnist": 10}
+FOLDER = "folder"  # the picker entry for a folder of images
+RUNS_ROOT = Path.home() / "drawstudio-runs"
+DEVICES = ("auto", "cpu", "cuda")
+
+# (field, label, minimum, maximum) of the integer model and training settings
+MODEL_INTS = (("T", "drawing steps T", 1, 1024), ("read_n", "read grid N", 1, 256),
+              ("write_n", "write grid N", 1, 256), ("enc_size", "encoder units", 1, 8192),
+              ("dec_size", "decoder units", 1, 8192), ("z_size", "latent size z", 1, 4096),
+              ("height", "image height", 1, 4096), ("width", "image width", 1, 4096))
+TRAIN_INTS = (("batch_size", "batch size", 1, 65536), ("steps", "train until step", 0, 100_000_000),
+              ("decay_every", "decay interval", 1, 100_000_000), ("eval_every", "test NLL every (0 = never)", 0,
+                                                                   100_000_000))
+
+
+def default_dataset(infos: list[DatasetInfo]) -> str:
+    present = {info.name for info in infos if info.present}
+    return next((name for name in PREFERRED_DATASETS if name in present), PREFERRED_DATASETS[0])
+
+
+def default_run_dir(dataset: str) -> Path:
+    return RUNS_ROOT / f"{Path(dataset).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def dataset_shape(name: str) -> tuple[int, int, int] | None:
+    """(C, H, W) of a named dataset; None for a folder (its images are resized to the model's)."""
+    if name == TWO_DIGIT:
+        return 1, CANVAS, CANVAS
+    if name in PREFERRED_DATASETS:
+        return 1, 28, 28
+    return None
+
+
+def config_for_dataset(dataset: str | None, data_dir: str | None) -> RunConfig:
+    """Default settings for a new run on `dataset` (the preferred one found when None),
+    with the image shape the dataset needs."""
+    dataset = dataset or default_dataset(available_datasets(data_dir))
+    config = RunConfig(train=TrainConfig(dataset=dataset, data_dir=data_dir))
+    shape = dataset_shape(dataset)
+    if shape is not None:
+        config.model.channels, config.model.height, config.model.width = shape
+    return config
+
+
+class _Worker(QObject):
+    """Reports from a background thread, delivered queued to the dialog."""
+
+    online = Signal(bool)
+    progress = Signal(int, int, str)  # done, total (0 when unknown), what
+    finished = Signal(str)  # "" on success, else the error message
+
+
+class RunSetupDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None, dataset: str | None = None, data_dir: str | None = None,
+                 check_online: bool = True):
+        super().__init__(parent)
+        self.setWindowTitle("New DRAW run")
+        self._worker = _Worker()  # no parent: a download thread may outlive the dialog and still report
+        self._worker.online.connect(self._online_known)
+        self._worker.progress.connect(self._progress)
+        self._worker.finished.connect(self._download_finished)
+        self._online = False
+        self._infos: dict[str, DatasetInfo] = {}
+        self._run_dir_edited = False
+        self._threads: list[threading.Thread] = []
+
+        self.data_dir = QLineEdit(data_dir or "")
+        self.data_dir.setPlaceholderText("the usual places")
+        self.data_dir.editingFinished.connect(self._scan)
+        self.dataset = QComboBox()
+        self.dataset.currentIndexChanged.connect(self._dataset_changed)
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("a folder of images (one subfolder per class)")
+        self.folder.textChanged.connect(self._validate)
+        browse_folder = QPushButton("Browse…")
+        browse_folder.clicked.connect(self._browse_folder)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.download = QPushButton("Download")
+        self.download.clicked.connect(self._start_download)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+
+        data_box = QGroupBox("Data")
+        data_form = QFormLayout(data_box)
+        data_form.addRow("data folder", self.data_dir)
+        data_form.addRow("dataset", self.dataset)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse_folder)
+        data_form.addRow("image folder", folder_row)
+        download_row = QHBoxLayout()
+        download_row.addWidget(self.note, 1)
+        download_row.addWidget(self.download)
+        data_form.addRow(download_row)
+        data_form.addRow(self.progress)
+
+        model_defaults, train_defaults = ModelConfig(), TrainConfig()
+        self.ints: dict[str, QSpinBox] = {}
+        model_box = QGroupBox("Model")
+        model_grid = QGridLayout(model_box)
+        for index, (name, label, low, high) in enumerate(MODEL_INTS):
+            self._int_field(model_grid, index, name, label, low, high, getattr(model_defaults, name))
+        self.attention = QCheckBox("selective attention (read/write boxes)")
+        self.attention.setChecked(model_defaults.attention)
+        self.conditional = QCheckBox("conditional on class labels")
+        self.channels = QComboBox()
+        self.channels.addItem("grey (1)", 1)
+        self.channels.addItem("colour (3)", 3)
+        self.likelihood = _choice(LIKELIHOODS, model_defaults.likelihood)
+        rows = len(MODEL_INTS) // 2
+        model_grid.addWidget(self.attention, rows, 0, 1, 2)
+        model_grid.addWidget(self.conditional, rows, 2, 1, 2)
+        model_grid.addWidget(QLabel("channels"), rows + 1, 0)
+        model_grid.addWidget(self.channels, rows + 1, 1)
+        model_grid.addWidget(QLabel("likelihood"), rows + 1, 2)
+        model_grid.addWidget(self.likelihood, rows + 1, 3)
+
+        train_box = QGroupBox("Training")
+        train_grid = QGridLayout(train_box)
+        for index, (name, label, low, high) in enumerate(TRAIN_INTS):
+            self._int_field(train_grid, index, name, label, low, high, getattr(train_defaults, name))
+        self.lr = ScientificSpinBox()
+        self.lr.setValue(train_defaults.lr)
+        self.lr_decay = QDoubleSpinBox()
+        self.lr_decay.setRange(0.01, 1.0)
+        self.lr_decay.setDecimals(4)
+        self.lr_decay.setValue(train_defaults.lr_decay)
+        self.binarize = _choice(BINARIZE_MODES, train_defaults.binarize)
+        self.device = _choice(DEVICES, train_defaults.device)
+        rows = len(TRAIN_INTS) // 2
+        for offset, (label, widget) in enumerate((("learning rate", self.lr), ("decay rate", self.lr_decay),
+                                                  ("binarize", self.binarize), ("device", self.device))):
+            row, col = rows + offset // 2, 2 * (offset % 2)
+            train_grid.addWidget(QLabel(label), row, col)
+            train_grid.addWidget(widget, row, col + 1)
+
+        self.run_dir = QLineEdit()
+        self.run_dir.textEdited.connect(self._run_dir_typed)
+        browse_run = QPushButton("Browse…")
+        browse_run.clicked.connect(self._browse_run_dir)
+        run_row = QHBoxLayout()
+        run_row.addWidget(QLabel("run folder"))
+        run_row.addWidget(self.run_dir, 1)
+        run_row.addWidget(browse_run)
+
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #e05050")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.create = self.buttons.addButton("Create run", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(data_box)
+        layout.addWidget(model_box)
+        layout.addWidget(train_box)
+        layout.addLayout(run_row)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+
+        for widget in (self.attention, self.conditional):
+            widget.toggled.connect(self._validate)
+        for combo in (self.channels, self.likelihood, self.binarize, self.device):
+            combo.currentIndexChanged.connect(self._validate)
+        for box in (self.lr, self.lr_decay):
+            box.valueChanged.connect(self._validate)
+        self._scan(dataset)
+        if check_online:
+            self._in_background(lambda: self._worker.online.emit(online()))
+
+    def _int_field(self, grid: QGridLayout, index: int, name: str, label: str, low: int, high: int,
+                   value: int) -> None:
+        box = QSpinBox()
+        box.setRange(low, high)
+        box.setValue(value)
+        box.valueChanged.connect(self._validate)
+        self.ints[name] = box
+        row, col = index // 2, 2 * (index % 2)
+        grid.addWidget(QLabel(label), row, col)
+        grid.addWidget(box, row, col + 1)
+
+    # ---- dataset ------------------------------------------------------------------
+
+    def _scan(self, wanted: str | None = None) -> None:
+        """List the datasets found with the current data folder, keeping the choice if possible."""
+        current = wanted or self.dataset.currentData()
+        infos = available_datasets(self._data_dir())
+        self._infos = {info.name: info for info in infos}
+        self.dataset.blockSignals(True)
+        self.dataset.clear()
+        for info in infos:
+            self.dataset.addItem(info.name if info.present else f"{info.name} (not found)", info.name)
+        self.dataset.addItem("image folder…", FOLDER)
+        if current and current not in self._infos and current != FOLDER and Path(current).expanduser().is_dir():
+            self.folder.setText(current)
+            current = FOLDER
+        choice = current if current in self._infos or current == FOLDER else default_dataset(infos)
+        self.dataset.setCurrentIndex(max(0, self.dataset.findData(choice)))
+        self.dataset.blockSignals(False)
+        self._dataset_changed()
+
+    def _data_dir(self) -> str | None:
+        return self.data_dir.text().strip() or None
+
+    def _dataset_name(self) -> str:
+        chosen = self.dataset.currentData()
+        return self.folder.text().strip() if chosen == FOLDER else chosen
+
+    def _dataset_changed(self) -> None:
+        chosen = self.dataset.currentData()
+        self.folder.setEnabled(chosen == FOLDER)
+        info = self._infos.get(chosen)
+        self.note.setText(info.note if info else "images are resized to the model's height and width")
+        shape = dataset_shape(chosen) if chosen != FOLDER else None
+        for widget in (self.ints["height"], self.ints["width"], self.channels):
+            widget.setEnabled(shape is None)
+        if shape is not None:
+            self.channels.setCurrentIndex(self.channels.findData(shape[0]))
+            self.ints["height"].setValue(shape[1])
+            self.ints["width"].setValue(shape[2])
+        self.conditional.setEnabled(chosen == FOLDER or chosen in LABELLED)
+        if not self._run_dir_edited:
+            self.run_dir.setText(str(default_run_dir(self._dataset_name() or "folder")))
+        self._update_download()
+        self._validate()
+
+    def _update_download(self) -> None:
+        info = self._infos.get(self.dataset.currentData())
+        missing = info is not None and not info.present and info.downloadable
+        self.download.setVisible(missing)
+        self.download.setEnabled(missing and self._online)
+        self.download.setToolTip("" if self._online else "no internet connection was found")
+
+    def _online_known(self, is_online: bool) -> None:
+        self._online = is_online
+        self._update_download()
+
+    def _start_download(self) -> None:
+        name, data_dir = self.dataset.currentData(), self._data_dir()
+        self.download.setEnabled(False)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+
+        def fetch() -> None:
+            try:
+                load_dataset(name, data_dir, download=True,
+                             progress=lambda done, total, what: self._worker.progress.emit(done, total or 0, what))
+            except DrawStudioError as error:
+                self._worker.finished.emit(str(error))
+            else:
+                self._worker.finished.emit("")
+
+        self._in_background(fetch)
+
+    def _progress(self, done: int, total: int, what: str) -> None:
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        self.progress.setFormat(f"{what}: {done / 2**20:.1f} MiB")
+
+    def _download_finished(self, problem: str) -> None:
+        self.progress.setVisible(False)
+        self._scan()
+        if problem:
+            self.problem.setText(problem)
+
+    def _in_background(self, work: Callable[[], None]) -> None:
+        thread = threading.Thread(target=work, name="drawstudio-setup", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # ---- run folder and validation -------------------------------------------------
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images")
+        if folder:
+            self.folder.setText(folder)
+
+    def _browse_run_dir(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Where to keep the run", str(RUNS_ROOT))
+        if folder:
+            self._run_dir_typed()
+            self.run_dir.setText(str(Path(folder) / default_run_dir(self._dataset_name() or "folder").name))
+
+    def _run_dir_typed(self) -> None:
+        self._run_dir_edited = True
+
+    def config(self) -> RunConfig:
+        """The settings as a RunConfig (not yet validated)."""
+        model = ModelConfig(**{name: self.ints[name].value() for name, *_ in MODEL_INTS},
+                            attention=self.attention.isChecked(), channels=self.channels.currentData(),
+                            likelihood=self.likelihood.currentText())
+        train = TrainConfig(**{name: self.ints[name].value() for name, *_ in TRAIN_INTS},
+                            dataset=self._dataset_name(), data_dir=self._data_dir(), lr=self.lr.value(),
+                            lr_decay=self.lr_decay.value(), binarize=self.binarize.currentText(),
+                            device=self.device.currentText())
+        if self.conditional.isChecked() and self.conditional.isEnabled():
+            model.num_classes = LABELLED.get(train.dataset) or _subfolders(train.dataset)
+        return RunConfig(model, train)
+
+    def chosen_run_dir(self) -> Path:
+        return Path(self.run_dir.text().strip()).expanduser()
+
+    def problem_text(self) -> str:
+        """Why the settings cannot make a run, or "" when they can."""
+        try:
+            self.config().validate()
+        except DrawStudioError as error:
+            return str(error)
+        chosen = self.dataset.currentData()
+        if chosen == FOLDER and not Path(self._dataset_name()).expanduser().is_dir():
+            return "choose a folder of images"
+        info = self._infos.get(chosen)
+        if info is not None and not info.present:
+            return f"{info.name} is not on this machine: {info.note}"
+        if not self.run_dir.text().strip():
+            return "choose a run folder"
+        return ""
+
+    def _validate(self) -> None:
+        problem = self.problem_text()
+        self.problem.setText(problem)
+        self.create.setEnabled(not problem)
+
+
+def _choice(options: tuple[str, ...], current: str) -> QComboBox:
+    combo = QComboBox()
+    combo.addItems(list(options))
+    combo.setCurrentText(current)
+    return combo
+
+
+def _subfolders(folder: str) -> int:
+    path = Path(folder).expanduser()
+    return sum(1 for p in path.iterdir() if p.is_dir()) if path.is_dir() else 0
+

@@ -1,0 +1,98 @@
+"""Starting the studio from the command line, stopping it by signal, and the setup dialog."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from drawstudio.data import DatasetInfo
+from drawstudio.train import checkpoint as ckpt
+from drawstudio.train.metrics import read_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_sigterm_stops_autostarted_training_with_a_checkpoint(tmp_path, tiny_config):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    tiny_config.save(run_dir / "config.json")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    studio = subprocess.Popen([sys.executable, "main.py", "--run", str(run_dir), "--autostart"], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while sum(r["kind"] == "train" for r in read_metrics(run_dir / "metrics.jsonl")) < 3:
+            assert studio.poll() is None, studio.stdout.read().decode()
+            assert time.monotonic() < deadline, "the studio did not start training"
+            time.sleep(0.2)
+        studio.send_signal(signal.SIGTERM)
+        assert studio.wait(timeout=60) == 0
+    finally:
+        studio.kill()
+    saved = ckpt.list_checkpoints(run_dir)
+    assert saved, "no checkpoint written on SIGTERM"
+    assert int(saved[0].stem.split("-")[1]) >= 3
+
+
+def test_autostart_resumes_an_existing_run(studio, qtbot, tmp_path, tiny_config):
+    from drawstudio.studio.app import build_parser, open_from_args
+
+    run_dir = tmp_path / "run"
+    assert studio.open_run(run_dir, tiny_config)
+    studio.run.session.step_once()
+    qtbot.waitUntil(lambda: studio.run.session.trainer.step == 1, timeout=30_000)
+    studio.close_run()
+    open_from_args(studio, build_parser().parse_args(["--run", str(run_dir), "--autostart"]))
+    trainer = studio.run.session.trainer
+    assert trainer.resumed_from is not None
+    qtbot.waitUntil(lambda: trainer.step > 3, timeout=30_000)
+
+
+def test_new_run_defaults_to_the_first_preferred_dataset_present():
+    from drawstudio.studio.run_setup import default_dataset
+
+    def info(name: str, present: bool) -> DatasetInfo:
+        return DatasetInfo(name, None, present, True, "")
+
+    infos = [info("mnist", True), info("fashion-mnist", False), info("binarized-mnist", True)]
+    assert default_dataset(infos) == "mnist"
+    infos[1] = info("fashion-mnist", True)
+    assert default_dataset(infos) == "fashion-mnist"
+
+
+@pytest.mark.usefixtures("no_thread_left")
+def test_setup_dialog_explains_an_impossible_model_and_refuses_it(qtbot, mnist_dir):
+    from drawstudio.studio.run_setup import RunSetupDialog
+
+    dialog = RunSetupDialog(dataset="mnist", data_dir=str(mnist_dir), check_online=False)
+    qtbot.addWidget(dialog)
+    assert dialog.dataset.currentData() == "mnist"
+    assert dialog.create.isEnabled(), dialog.problem.text()
+    dialog.ints["write_n"].setValue(40)
+    assert "write_n" in dialog.problem.text() and "28x28" in dialog.problem.text()
+    assert not dialog.create.isEnabled()
+    dialog.ints["write_n"].setValue(5)
+    dialog.conditional.setChecked(True)
+    config = dialog.config()
+    config.validate()
+    assert (config.train.dataset, config.model.num_classes, config.train.data_dir) == ("mnist", 10, str(mnist_dir))
+    assert dialog.chosen_run_dir().name.startswith("mnist-")
+
+
+@pytest.mark.usefixtures("no_thread_left")
+def test_setup_dialog_offers_download_only_for_a_missing_dataset_when_online(qtbot, tmp_path, no_default_data):
+    from drawstudio.studio.run_setup import RunSetupDialog
+
+    dialog = RunSetupDialog(dataset="mnist", data_dir=str(tmp_path / "empty"), check_online=False)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert "not on this machine" in dialog.problem.text()
+    assert dialog.download.isVisible() and not dialog.download.isEnabled()
+    dialog._online_known(True)
+    assert dialog.download.isEnabled()
