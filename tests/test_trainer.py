@@ -190,3 +190,14 @@ def test_snapshot_holds_every_step_for_the_studio(small_config):
     assert snap.read_glimpses.shape == (6, 4, 2, 1, 2, 2)
     assert snap.kl_per_step.shape == (6,)
     assert snap.reconstructions.dtype == snap.samples.dtype == "float32"
+
+
+def test_running_out_of_memory_is_a_user_error_that_says_what_needed_it(small_config, monkeypatch):
+    trainer = Trainer(small_config, None)
+
+    def exhausted(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 4000000000000 bytes")
+
+    monkeypatch.setattr(trainer, "objective", exhausted)
+    with pytest.raises(ConfigError, match="out of memory during a training step at batch_size=32"):
+        trainer.train_step()

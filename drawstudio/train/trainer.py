@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -298,11 +300,12 @@ class Trainer:
             group["lr"] = lr
         start = time.perf_counter()
         x, labels = self.batch()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.train.amp):
-            out = self.objective(x, labels)
-        loss = out.loss.mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with _memory_guard(f"a training step at batch_size={self.config.train.batch_size}"):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.train.amp):
+                out = self.objective(x, labels)
+            loss = out.loss.mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         clip = self.config.train.grad_clip or math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], clip)
         stats = torch.cat([torch.stack([loss.detach(), out.recon.detach().mean(), grad_norm]),
@@ -389,7 +392,8 @@ class Trainer:
             last = min(first + per_batch, count)
             x = data.images[first:last]
             labels = None if data.labels is None else data.labels[first:last]
-            bound, recon, kl, iw = self._bounds(x, labels, iw_samples, generator)
+            with _memory_guard(f"evaluation in batches of {per_batch} x {iw_samples} samples"):
+                bound, recon, kl, iw = self._bounds(x, labels, iw_samples, generator)
             sums += torch.stack([bound.sum(), recon.sum(), kl.sum(), iw.sum()]).double().cpu()
         bound, recon, kl, iw = (sums / count).tolist()
         record: dict[str, Any] = {
@@ -457,6 +461,19 @@ class Trainer:
             sample_labels=None if wanted is None else wanted.cpu().numpy(),
             kl_per_step=to_numpy(out.kl.mean(0)),
         )
+
+
+@contextmanager
+def _memory_guard(what: str) -> Iterator[None]:
+    """Turn running out of memory into a user error that says what needed it."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise ConfigError(f"out of GPU memory during {what}; use a smaller batch or model") from None
+    except RuntimeError as error:
+        if "can't allocate memory" not in str(error) and "not enough memory" not in str(error):
+            raise
+        raise ConfigError(f"out of memory during {what}; use a smaller batch or model") from None
 
 
 def _model_diff(stored: RunConfig, wanted: RunConfig) -> str:
