@@ -49,12 +49,19 @@ def filterbank(g: Tensor, delta: Tensor, sigma2: Tensor, n: int, size: int) -> T
     """F[i, a] ∝ exp(−(a − μ^i)² / 2σ²), each row normalised over a (eq. 25-26). → (B, N, size)."""
     mu = filter_centres(g, delta, n)  # (B, N)
     a = torch.arange(1, size + 1, device=g.device, dtype=g.dtype)  # (size,) 1-based pixel coordinates
-    weights = torch.exp(-((a - mu[:, :, None]) ** 2) / (2 * sigma2[:, None, None]))  # (B, N, size)
-    return weights / weights.sum(-1, keepdim=True).clamp_min(FILTER_EPS)
+    # divisions happen on the small tensors: a division's backward over (B, N, size) costs
+    # several times a multiplication's, and this runs twice per step
+    scale = (-0.5 / sigma2)[:, None, None]  # −1/(2σ²), (B, 1, 1)
+    weights = torch.exp((a - mu[:, :, None]).square() * scale)  # (B, N, size)
+    return weights * weights.sum(-1, keepdim=True).clamp_min(FILTER_EPS).reciprocal()
 
 
 def filterbanks(params: AttentionParams, n: int, height: int, width: int) -> tuple[Tensor, Tensor]:
     """The horizontal and vertical filterbanks F_X (B, N, A) and F_Y (B, N, B)."""
+    if height == width:  # one pass builds both (half the operations)
+        both = filterbank(torch.cat([params.gx, params.gy]), params.delta.repeat(2), params.sigma2.repeat(2), n, width)
+        fx, fy = both.chunk(2)
+        return fx, fy
     fx = filterbank(params.gx, params.delta, params.sigma2, n, width)
     fy = filterbank(params.gy, params.delta, params.sigma2, n, height)
     return fx, fy
@@ -69,4 +76,4 @@ def read_glimpse(images: Tensor, fx: Tensor, fy: Tensor, gamma: Tensor) -> Tenso
 def write_patch(patch: Tensor, fx: Tensor, fy: Tensor, gamma: Tensor) -> Tensor:
     """(1/γ) · F_Yᵀ w F_X for every channel (eq. 29). (B, C, N, N) → (B, C, H, W)."""
     image = fy[:, None].transpose(-1, -2) @ patch @ fx[:, None]  # (B, C, H, W)
-    return image / gamma[:, None, None, None]
+    return image * gamma.reciprocal()[:, None, None, None]

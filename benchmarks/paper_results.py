@@ -1,0 +1,101 @@
+"""The binarized-MNIST benchmark of a run: a per-epoch table (markdown) and a learning-curve PNG.
+
+    python benchmarks/paper_results.py RUN_DIR [--png docs/learning-curve.png]
+
+Reads only the run's metrics.jsonl (evaluations logged by `--eval-every`); the
+importance-weighted bound comes from `drawstudio eval --run RUN_DIR --iw-samples K`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from drawstudio.train.metrics import read_metrics
+
+PAPER = 80.97  # Gregor et al. 2015, Table 2, with attention
+PUBLIC = {"jbornschein/draw, 100 epochs": 90.5, "jbornschein/draw, ~300 epochs": 81.9}
+
+
+def epoch_table(records: list[dict]) -> list[dict]:
+    """One row per evaluation step: epoch, wall-clock training seconds, images/s, test/valid bound."""
+    trains = [r for r in records if r["kind"] == "train"]
+    rows: dict[int, dict] = {}
+    for record in records:
+        if record["kind"] != "eval":
+            continue
+        row = rows.setdefault(record["step"], {"step": record["step"]})
+        row[record["split"]] = record["nll"]
+    for step, row in rows.items():
+        before = [r for r in trains if r["step"] <= step]
+        last = before[-1] if before else None
+        row["epoch"] = last["epoch"] if last else 0.0
+        row["elapsed"] = last["elapsed"] if last else 0.0
+        recent = [r["images_per_s"] for r in before[-50:]]
+        row["images_per_s"] = float(np.median(recent)) if recent else float("nan")
+    return [rows[s] for s in sorted(rows)]
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| epoch | training time | images/s | test bound (nats) | valid bound (nats) |",
+             "|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        hours = row["elapsed"] / 3600
+        lines.append(f"| {row['epoch']:.2f} | {hours:.2f} h | {row['images_per_s']:.0f} | "
+                     f"{row.get('test', float('nan')):.2f} | {row.get('valid', float('nan')):.2f} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], records: list[dict], path: Path) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import pyqtgraph as pg
+    import pyqtgraph.exporters
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    widget = pg.PlotWidget()
+    widget.resize(900, 500)
+    widget.setLabel("bottom", "epoch")
+    widget.setLabel("left", "nats per image")
+    widget.addLegend(offset=(-10, 10))
+    trains = [r for r in records if r["kind"] == "train"]
+    if trains:
+        epochs = np.array([r["epoch"] for r in trains])
+        loss = np.array([r["loss"] for r in trains])
+        window = max(1, len(loss) // 200)
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        widget.plot(epochs[window - 1:], smooth, pen=pg.mkPen((150, 150, 150), width=1), name="training loss")
+    evaluated = [r for r in rows if "test" in r and r["epoch"] > 0]
+    widget.plot([r["epoch"] for r in evaluated], [r["test"] for r in evaluated], pen=pg.mkPen("b", width=2),
+                symbol="o", symbolBrush="b", name="test bound")
+    widget.addItem(pg.InfiniteLine(PAPER, angle=0, pen=pg.mkPen("r", style=pg.QtCore.Qt.PenStyle.DashLine),
+                                   label=f"paper {PAPER}", labelOpts={"position": 0.9}))
+    widget.setYRange(PAPER - 5, 220)
+    app.processEvents()
+    pyqtgraph.exporters.ImageExporter(widget.plotItem).export(str(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--png", type=Path, help="write the learning curve here")
+    args = parser.parse_args(argv)
+    records = read_metrics(args.run / "metrics.jsonl")
+    if not records:
+        print(f"{args.run}: no metrics", file=sys.stderr)
+        return 1
+    rows = epoch_table(records)
+    print(markdown(rows))
+    if args.png:
+        plot(rows, records, args.png)
+        print(f"wrote {args.png}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
