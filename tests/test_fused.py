@@ -44,3 +44,17 @@ def test_fused_path_matches_in_float32_for_the_paper_model():
     x = (torch.rand(16, 1, 28, 28) > 0.5).float()
     noise = torch.randn(8, 16, 100)
     assert torch.allclose(model(x, noise=noise).loss, fused_forward(model, x, noise=noise).loss, rtol=1e-4)
+
+
+def test_fused_path_trains_under_bf16_autocast_with_float32_gradients():
+    torch.manual_seed(0)
+    model = Draw(ModelConfig(T=4, enc_size=32, dec_size=32, z_size=6))
+    x = torch.rand(4, 1, 28, 28)
+    noise = torch.randn(4, 4, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused = fused_forward(model, x, noise=noise)
+        plain = model(x, noise=noise)
+    fused.loss.mean().backward()
+    assert all(p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all()
+               for p in model.parameters() if p.requires_grad)
+    assert fused.loss.mean().item() == pytest.approx(plain.loss.mean().item(), rel=1e-3)

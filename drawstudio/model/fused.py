@@ -59,7 +59,8 @@ class _SharedWeight(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         inputs, grads = zip(*ctx.uses.pairs)
         ctx.uses.pairs.clear()
-        return grad + torch.cat(inputs).T @ torch.cat(grads), None
+        dy = torch.cat(grads)  # bf16 under autocast: the product runs in it, the sum in the weight's dtype
+        return grad + (torch.cat(inputs).to(dy.dtype).T @ dy).to(grad.dtype), None
 
 
 class _StepProduct(torch.autograd.Function):
@@ -69,15 +70,16 @@ class _StepProduct(torch.autograd.Function):
     def forward(ctx: Any, bias: Tensor, x: Tensor, weight: Tensor, uses: _WeightUses) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.uses = uses
-        ctx.bias_dims = bias.dim()
+        ctx.bias_dims, ctx.bias_dtype = bias.dim(), bias.dtype
         return torch.addmm(bias, x, weight)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor | None, None, None]:
         x, weight = ctx.saved_tensors
         ctx.uses.pairs.append((x, grad))
-        grad_x = grad @ weight.T if ctx.needs_input_grad[1] else None
-        grad_bias = grad if ctx.bias_dims == 2 else grad.sum(0)
+        # under autocast the forward ran in bf16: the gradients come back in it
+        grad_x = (grad @ weight.T.to(grad.dtype)).to(x.dtype) if ctx.needs_input_grad[1] else None
+        grad_bias = (grad if ctx.bias_dims == 2 else grad.sum(0)).to(ctx.bias_dtype)
         return grad_bias, grad_x, None, None
 
 
