@@ -1,4 +1,5 @@
-"""DRAW Studio: `python main.py [--run DIR] [--dataset NAME] [--data-dir DIR] [--autostart] [--follow]`."""
+"""DRAW Studio. `python main.py --help` lists its options: --run, --dataset, --data-dir, --preset,
+--autostart, --follow."""
 
 import sys
 

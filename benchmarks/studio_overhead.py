@@ -10,7 +10,8 @@ medians are reported:
   headless-thread  the same loop on a background thread, as TrainingSession runs it, no GUI;
   studio           the studio window training, visible and playing the drawing animation
                    throughout (the most the GUI does while training; --no-play leaves the
-                   canvas on the finished drawing, redrawn as snapshots arrive).
+                   canvas on the finished drawing, redrawn as snapshots arrive); also the
+                   CPU time its GUI thread used, a number the machine's load moves less.
 The two headless numbers differ when the machine is busy: torch's CPU thread pool behaves
 differently when driven from the main thread. The studio is compared with both.
 Runs offscreen unless DISPLAY is set (e.g. under Xvfb).
@@ -86,9 +87,9 @@ def wait_until(condition: Callable[[], bool], poll_ms: int = 20) -> None:
 
 
 def studio(config: RunConfig, run_dir: Path, warmup: int, steps: int, settings: Path, play: bool
-           ) -> tuple[float, float]:
-    """Images per second with the studio visible (playing the drawing when `play`), and its
-    longest event-loop stall (ms)."""
+           ) -> tuple[float, float, float]:
+    """Images per second with the studio visible (playing the drawing when `play`), its
+    longest event-loop stall (ms), and the CPU its GUI thread used (share of one core)."""
     window = MainWindow(QSettings(str(settings), QSettings.Format.IniFormat))
     window.show()
     if not window.open_run(run_dir, config):
@@ -97,14 +98,15 @@ def studio(config: RunConfig, run_dir: Path, warmup: int, steps: int, settings: 
     meter = StallMeter(interval_ms=10)
     window.toggle_training()
     wait_until(lambda: trainer.step >= warmup)
-    first, start = trainer.step, time.perf_counter()
+    first, start, gui_start = trainer.step, time.perf_counter(), time.thread_time()
     meter.start()
     window.timeline.set_playing(play)
     wait_until(lambda: trainer.step >= first + steps)
     seconds, done = time.perf_counter() - start, trainer.step - first
+    gui_share = (time.thread_time() - gui_start) / seconds
     meter.stop()
     window.close()
-    return done * config.train.batch_size / seconds, meter.max_stall_ms
+    return done * config.train.batch_size / seconds, meter.max_stall_ms, gui_share
 
 
 def main() -> None:
@@ -128,16 +130,18 @@ def main() -> None:
     phases = {"headless-main": headless, "headless-thread": headless_thread}
     rates: dict[str, list[float]] = {name: [] for name in (*phases, "studio")}
     stalls: list[float] = []
+    gui_shares: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for name, phase in phases.items():
                 rates[name].append(phase(config, Path(tmp) / f"{name}-{repeat}", args.warmup, args.steps))
-            rate, stall = studio(config, Path(tmp) / f"studio-{repeat}", args.warmup, args.steps,
-                                 Path(tmp) / "settings.ini", play=not args.no_play)
+            rate, stall, gui_share = studio(config, Path(tmp) / f"studio-{repeat}", args.warmup, args.steps,
+                                            Path(tmp) / "settings.ini", play=not args.no_play)
             rates["studio"].append(rate)
             stalls.append(stall)
+            gui_shares.append(gui_share)
             print(f"repeat {repeat + 1}: " + ", ".join(f"{name} {values[-1]:.1f}" for name, values in rates.items())
-                  + f" images/s, max stall {stall:.0f} ms", file=sys.stderr)
+                  + f" images/s, max stall {stall:.0f} ms, GUI thread {gui_share:.1%} of a core", file=sys.stderr)
     app.processEvents()
     medians = {name: statistics.median(values) for name, values in rates.items()}
     result = {
@@ -147,7 +151,8 @@ def main() -> None:
         "images_per_s": medians,
         "studio_fraction": {name: medians["studio"] / medians[name] for name in phases},
         "max_stall_ms": max(stalls),
-        "runs": {**rates, "stall_ms": stalls},
+        "gui_thread_cpu": statistics.median(gui_shares),
+        "runs": {**rates, "stall_ms": stalls, "gui_thread_cpu": gui_shares},
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -158,6 +163,7 @@ def main() -> None:
         share = f"  (studio = {result['studio_fraction'][name]:.0%} of this)" if name in phases else ""
         print(f"{name:16s}{rate:8.1f} images/s{share}")
     print(f"max GUI event-loop stall while training: {result['max_stall_ms']:.0f} ms")
+    print(f"GUI thread CPU while training: {result['gui_thread_cpu']:.1%} of one core")
 
 
 if __name__ == "__main__":

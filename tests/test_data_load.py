@@ -63,3 +63,24 @@ def test_available_datasets_reads_no_file(tmp_path, write_mnist_split):
     assert infos["mnist"].present
     with pytest.raises(DataError, match="not a gzip file"):
         load_dataset("mnist", str(tmp_path))
+
+
+def test_bare_idx_files_are_listed_under_one_dataset_but_load_as_the_one_named(
+    tmp_path, no_default_data, write_mnist_split
+):
+    unnamed, fashion = tmp_path / "downloads", tmp_path / "Fashion_MNIST"
+    for folder in (unnamed, fashion):
+        write_mnist_split(folder, "t10k", 12)
+    present = {folder: {info.name for info in available_datasets(str(folder)) if info.present}
+               for folder in (unnamed, fashion)}
+    assert present[unnamed] == {"mnist", "two-digit-mnist"}  # the format's namesake, not Fashion-MNIST too
+    assert present[fashion] == {"fashion-mnist"}  # the folder's name says which they are
+    fashion_info = next(info for info in available_datasets(str(unnamed)) if info.name == "fashion-mnist")
+    assert "count as mnist" in fashion_info.note and str(unnamed / "fashion-mnist") in fashion_info.note
+    explicit = load_dataset("fashion-mnist", str(unnamed))  # asked for by name: the files are taken as that
+    assert explicit.name == "fashion-mnist" and explicit.source == str(unnamed)
+
+
+def test_shared_mnist_folder_is_not_offered_as_fashion_mnist(shared_data):
+    infos = {info.name: info for info in available_datasets(str(shared_data / "mnist"))}
+    assert infos["mnist"].present and not infos["fashion-mnist"].present

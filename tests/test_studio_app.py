@@ -96,3 +96,55 @@ def test_setup_dialog_offers_download_only_for_a_missing_dataset_when_online(qtb
     assert dialog.download.isVisible() and not dialog.download.isEnabled()
     dialog._online_known(True)
     assert dialog.download.isEnabled()
+
+
+@pytest.mark.usefixtures("no_thread_left")
+def test_setup_dialog_preset_fills_the_papers_settings_and_stays_editable(qtbot, mnist_dir):
+    from drawstudio.studio.run_setup import RunSetupDialog
+
+    dialog = RunSetupDialog(dataset="mnist", data_dir=str(mnist_dir), check_online=False)
+    qtbot.addWidget(dialog)
+    dialog.preset.setCurrentIndex(dialog.preset.findData("mnist-attention"))
+    dialog.preset.activated.emit(dialog.preset.currentIndex())  # as when the user picks it
+    config = dialog.config()
+    model = config.model
+    assert (model.T, model.read_n, model.write_n, model.enc_size, model.dec_size, model.z_size, model.attention) \
+        == (64, 2, 5, 256, 256, 100, True)
+    assert (config.train.dataset, config.train.binarize, config.train.data_dir) == ("binarized-mnist", "none",
+                                                                                     str(mnist_dir))
+    assert "Table 3" in dialog.preset_note.text() and "Edited" not in dialog.preset_note.text()
+    dialog.ints["T"].setValue(16)
+    assert dialog.config().model.T == 16 and "Edited" in dialog.preset_note.text()
+
+
+@pytest.mark.usefixtures("no_thread_left")
+def test_setup_dialog_says_a_colour_preset_needs_an_image_folder(qtbot, mnist_dir):
+    from drawstudio.studio.run_setup import FOLDER, RunSetupDialog
+
+    dialog = RunSetupDialog(dataset="mnist", data_dir=str(mnist_dir), check_online=False)
+    qtbot.addWidget(dialog)
+    dialog.choose_preset("svhn")
+    assert dialog.dataset.currentData() == FOLDER
+    assert "Needs a folder of images" in dialog.preset_note.text()
+    assert (dialog.config().model.channels, dialog.ints["height"].value()) == (3, 64)
+    assert "choose a folder of images" in dialog.problem.text() and not dialog.create.isEnabled()
+
+
+def test_command_line_preset_makes_a_new_runs_config(mnist_dir):
+    from drawstudio.studio.run_setup import config_for_dataset
+
+    config = config_for_dataset("mnist", str(mnist_dir), "mnist-no-attention")
+    assert (config.model.attention, config.model.T, config.train.dataset) == (False, 64, "mnist")
+    assert config_for_dataset(None, str(mnist_dir), "two-digit-mnist").model.height == 60
+
+
+@pytest.mark.parametrize("argv", [["--follow"], ["--run", "RUN", "--follow", "--autostart"],
+                                  ["--run", "RUN", "--preset", "svhn"]])
+def test_command_line_refuses_options_that_cannot_work_together(argv, tmp_path, capsys):
+    from drawstudio.studio.app import build_parser, check_args
+
+    parser = build_parser()
+    args = parser.parse_args([str(tmp_path / "new-run") if a == "RUN" else a for a in argv])
+    with pytest.raises(SystemExit):
+        check_args(parser, args)
+    assert "error:" in capsys.readouterr().err

@@ -120,6 +120,35 @@ def test_timeline_follows_the_finished_drawing_unless_scrubbed(qtbot):
     assert timeline.t == 16
 
 
+def test_capped_playback_skips_steps_but_keeps_its_speed(qtbot):
+    from drawstudio.studio.timeline import Timeline
+
+    timeline = Timeline()
+    timeline.set_length(16)
+    timeline.set_fps(8)
+    uncapped = timeline._timer.interval()
+    timeline.set_max_frame_rate(4)
+    assert (timeline.stride, timeline._timer.interval()) == (2, 2 * uncapped)  # 4 frames/s, still 8 steps/s
+    shown = []
+    timeline.changed.connect(shown.append)
+    timeline.set_t(13)
+    for _ in range(3):
+        timeline._advance()
+    assert shown == [13, 15, 16, 1]  # the finished drawing is never skipped
+    timeline.set_max_frame_rate(None)
+    assert (timeline.stride, timeline._timer.interval()) == (1, uncapped)
+
+
+def test_tile_pixels_are_opaque_rgb32_in_grey_and_colour():
+    from drawstudio.studio.tiles import tile_pixels
+
+    grey = np.array([0.0, 0.5, 1.0, 1.2, np.nan], np.float32).reshape(5, 1, 1, 1)
+    assert list(tile_pixels(grey, 5)[1, 1::2]) == [0xFF000000, 0xFF808080, 0xFFFFFFFF, 0xFFFFFFFF, 0xFF000000]
+    red = np.zeros((1, 3, 1, 1), np.float32)
+    red[0, 0] = 1.0
+    assert tile_pixels(red, 1)[1, 1] == 0xFFFF0000
+
+
 def test_redrawing_a_plot_keeps_its_references_to_none(qtbot):
     """PySide6 6.12.0 on Python 3.11 dropped a reference to None in every call returning it,
     aborting the studio after a minute of live curves; pyproject excludes it."""

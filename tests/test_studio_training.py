@@ -10,7 +10,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from drawstudio.studio.canvas_pane import SAMPLES_PER_CLASS
-from drawstudio.studio.tiles import tile
+from drawstudio.studio.tiles import tile_pixels
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train import session as states
 
@@ -36,7 +36,12 @@ def plotted_steps(studio) -> np.ndarray:
 
 
 def shown_canvas(studio) -> np.ndarray:
-    return studio.canvas.right.image.image
+    return studio.canvas.right.frame
+
+
+def canvas_at(snapshot, t: int) -> np.ndarray:
+    """What the canvas pane shows of `snapshot`'s reconstructions at step t (a 4-column grid)."""
+    return tile_pixels(snapshot.reconstructions[t - 1], 4)
 
 
 def test_training_grows_the_curves_and_redraws_the_canvas(studio, qtbot, tmp_path, tiny_config):
@@ -49,7 +54,7 @@ def test_training_grows_the_curves_and_redraws_the_canvas(studio, qtbot, tmp_pat
     qtbot.waitUntil(lambda: studio.canvas.frames is not None
                     and studio.canvas.frames.steps is studio.canvas.snapshot.reconstructions, timeout=WAIT_MS)
     snapshot = studio.canvas.snapshot
-    qtbot.waitUntil(lambda: np.array_equal(shown_canvas(studio), tile(snapshot.reconstructions[-1], 4)),
+    qtbot.waitUntil(lambda: np.array_equal(shown_canvas(studio), canvas_at(snapshot, snapshot.T)),
                     timeout=WAIT_MS)
     assert studio.state == states.RUNNING
     assert "step" in studio.status.labels["step"].text()
@@ -62,10 +67,30 @@ def test_timestep_slider_shows_that_steps_canvas(studio, qtbot, tmp_path, tiny_c
     redraw_every_pane(studio)
     assert studio.canvas.slider.maximum() == tiny_config.model.T
     studio.canvas.slider.setValue(2)
-    qtbot.waitUntil(lambda: np.array_equal(shown_canvas(studio), tile(snapshot.reconstructions[1], 4)),
+    qtbot.waitUntil(lambda: np.array_equal(shown_canvas(studio), canvas_at(snapshot, 2)),
                     timeout=WAIT_MS)
-    assert not np.array_equal(shown_canvas(studio), tile(snapshot.reconstructions[-1], 4))
+    assert not np.array_equal(shown_canvas(studio), canvas_at(snapshot, snapshot.T))
     assert studio.canvas.step_label.text() == "t = 2 / 4"
+
+
+def test_animation_shows_fewer_frames_while_training_and_hidden_panes_are_not_redrawn(
+        studio, qtbot, tmp_path, tiny_config):
+    from drawstudio.studio.main_window import TRAINING_FRAME_RATE
+
+    open_and_train(studio, qtbot, tmp_path / "run", tiny_config, steps=1)
+    studio.canvas.fps.setValue(3 * TRAINING_FRAME_RATE)
+    assert studio.timeline.stride == 3
+    studio.docks["glimpses"].hide()
+    redraw_every_pane(studio)
+    drawn = studio.glimpses.frames
+    studio.glimpses.mark_stale()  # as a new snapshot would
+    redraw_every_pane(studio)
+    assert studio.glimpses.frames is drawn  # not laid out while it cannot be seen
+    studio.docks["glimpses"].show()
+    qtbot.waitUntil(lambda: studio.glimpses.frames is not drawn, timeout=WAIT_MS)
+    studio.toggle_training()
+    qtbot.waitUntil(lambda: studio.state == states.PAUSED, timeout=WAIT_MS)
+    assert studio.timeline.stride == 1
 
 
 def test_arrow_keys_move_the_timestep_and_space_starts_and_pauses(studio, qtbot, tmp_path, tiny_config):
@@ -215,7 +240,7 @@ def test_colour_images_are_drawn_in_colour(studio, qtbot, tmp_path, tiny_config)
     tiny_config.train.dataset, tiny_config.train.binarize, tiny_config.train.batch_size = str(folder), "none", 8
     assert studio.open_run(tmp_path / "run", tiny_config), studio.last_error
     redraw_every_pane(studio)
-    assert shown_canvas(studio).ndim == 3 and shown_canvas(studio).shape[2] == 3
-    assert all(view.image.image.shape[2] == 3 for view in studio.glimpses.views)
+    for pixels in (shown_canvas(studio), *(view.frame for view in studio.glimpses.views)):
+        assert ((pixels >> 16) & 255 != (pixels >> 8) & 255).any()  # red differs from green somewhere
     studio.export_gif(tmp_path / "colour.gif")
     assert (tmp_path / "colour.gif").stat().st_size > 0

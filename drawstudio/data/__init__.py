@@ -16,7 +16,8 @@ from drawstudio.data.base import ImageData, ImageSet, TensorImageSet
 from drawstudio.data.binarized import find_binarized, load_binarized
 from drawstudio.data.download import Progress, online
 from drawstudio.data.folder import load_folder
-from drawstudio.data.mnist import IDX_DATASETS, MNIST, candidate_dirs, find_idx_files, load_idx_dataset
+from drawstudio.data.mnist import (IDX_DATASETS, IdxDataset, MNIST, bare_files_elsewhere, find_idx_files, listed_dirs,
+                                   load_idx_dataset, named_after)
 from drawstudio.data.two_digit import two_digit_mnist
 from drawstudio.errors import DataError
 
@@ -71,18 +72,26 @@ def load_dataset(
 
 
 def available_datasets(data_dir: str | None = None) -> list[DatasetInfo]:
-    """What each named dataset would load from, by file existence only (no file is read)."""
+    """What each named dataset would load from, by file existence only (no file is read).
+
+    IDX files lying in data_dir itself are listed once, under the dataset the folder is
+    named after, else under mnist (see `drawstudio.data.mnist`): their names cannot tell
+    MNIST from Fashion-MNIST, so listing them under both would offer the wrong dataset.
+    """
     infos = []
     for name, spec in IDX_DATASETS.items():
-        files = find_idx_files(spec, data_dir)
+        files = find_idx_files(spec, data_dir, named=False)
         if files is None:
-            looked = ", ".join(str(d) for d in candidate_dirs(spec, data_dir))
-            infos.append(DatasetInfo(name, None, False, True, f"not found; looked in {looked}"))
-        else:
-            note = "train and test files" if files.complete else (
-                f"only the {'train' if files.train else 't10k'} files: its last images are held out for testing"
-            )
-            infos.append(DatasetInfo(name, str(files.directory), True, True, note))
+            looked = ", ".join(str(d) for d in listed_dirs(spec, data_dir))
+            infos.append(DatasetInfo(name, None, False, True, f"not found; looked in {looked}"
+                                     + _bare_files_note(spec, data_dir)))
+            continue
+        note = "train and test files" if files.complete else (
+            f"only the {'train' if files.train else 't10k'} files: its last images are held out for testing"
+        )
+        if not named_after(spec, files.directory):
+            note += f" (taken as {spec.title}: nothing in the folder's name says which dataset these IDX files are)"
+        infos.append(DatasetInfo(name, str(files.directory), True, True, note))
     location = find_binarized(data_dir)
     infos.append(DatasetInfo(
         binarized.NAME, None if location is None else str(location), location is not None, True,
@@ -95,6 +104,16 @@ def available_datasets(data_dir: str | None = None) -> list[DatasetInfo]:
         f"two digits per {two_digit.CANVAS}x{two_digit.CANVAS} canvas, composed from MNIST",
     ))
     return infos
+
+
+def _bare_files_note(spec: IdxDataset, data_dir: str | None) -> str:
+    owner = bare_files_elsewhere(spec, data_dir)
+    if owner is None:
+        return ""
+    if named_after(owner, Path(data_dir).expanduser()):
+        return f" (the IDX files in {data_dir} count as {owner.name}, after the folder's name)"
+    return (f" (the IDX files in {data_dir} count as {owner.name}: the folder's name does not say which dataset "
+            f"they are; {spec.title} files belong in {Path(data_dir, spec.subdir)})")
 
 
 def _folder(name: str, data_dir: str | None) -> Path | None:

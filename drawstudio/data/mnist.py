@@ -12,6 +12,13 @@ etc., each raw or .gz):
 
 The first folder holding both splits wins; failing that, the first holding one split.
 
+Which dataset a data_dir's own IDX files are: their names (`t10k-images-idx3-ubyte`)
+are the same for MNIST and Fashion-MNIST, so only the folder can tell. Loading a named
+dataset takes them as that dataset's files (the user said which it is). Listing what is
+present (`find_idx_files(..., named=False)`, the studio's dataset picker) attributes them
+to the dataset the folder is named after (`mnist/`, `fashion-mnist/`, `MNIST/raw`,
+`FashionMNIST/raw`, any case or punctuation), and otherwise to MNIST alone, never to both.
+
 Held-out slice when only one split is present (deterministic, recorded in
 `ImageData.notes`): the test set is the last `min(K, N // 6)` images (at least one) of
 the split that is there and the train set is the rest, with K = 1,000 when only the
@@ -21,6 +28,7 @@ t10k files exist (the canonical 10k test split gives train = first 9,000, test =
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,9 +101,40 @@ def candidate_dirs(spec: IdxDataset, data_dir: str | Path | None) -> list[Path]:
     return dirs + list(spec.system_dirs)
 
 
-def find_idx_files(spec: IdxDataset, data_dir: str | Path | None = None) -> IdxFiles | None:
-    """The best folder's files (both splits beat one), or None; reads no file."""
-    found = [files for files in map(_files_in, candidate_dirs(spec, data_dir)) if files is not None]
+def named_after(spec: IdxDataset, directory: Path) -> bool:
+    """Whether `directory` (or, for torchvision's `<class>/raw`, its parent) is named after `spec`."""
+    folder = directory.parent if directory.name == "raw" else directory
+    return _plain(folder.name) in {_plain(spec.name), _plain(spec.subdir), _plain(spec.torchvision_class)}
+
+
+def owner_of_bare_files(directory: Path) -> IdxDataset:
+    """The dataset a folder's own IDX files are listed as: the one it is named after, else MNIST."""
+    return next((spec for spec in IDX_DATASETS.values() if named_after(spec, directory)), MNIST)
+
+
+def listed_dirs(spec: IdxDataset, data_dir: str | Path | None) -> list[Path]:
+    """`candidate_dirs` without a data_dir whose own files `owner_of_bare_files` gives to another dataset."""
+    dirs = candidate_dirs(spec, data_dir)
+    if data_dir is not None and owner_of_bare_files(dirs[0]) is not spec:
+        dirs = dirs[1:]
+    return dirs
+
+
+def bare_files_elsewhere(spec: IdxDataset, data_dir: str | Path | None) -> IdxDataset | None:
+    """The dataset that data_dir's own IDX files are listed as when that is not `spec`, else None."""
+    if data_dir is None:
+        return None
+    base = candidate_dirs(spec, data_dir)[0]
+    owner = owner_of_bare_files(base)
+    return owner if owner is not spec and _files_in(base) is not None else None
+
+
+def find_idx_files(spec: IdxDataset, data_dir: str | Path | None = None, *, named: bool = True) -> IdxFiles | None:
+    """The best folder's files (both splits beat one), or None; reads no file. `named`: the
+    user asked for this dataset by name, so a data_dir's own files count as its files; False
+    (listing what is present) searches `listed_dirs` only."""
+    dirs = candidate_dirs(spec, data_dir) if named else listed_dirs(spec, data_dir)
+    found = [files for files in map(_files_in, dirs) if files is not None]
     complete = [files for files in found if files.complete]
     return (complete or found or [None])[0]
 
@@ -164,6 +203,11 @@ def load_idx_dataset(
         source=str(files.directory),
         notes=notes,
     )
+
+
+def _plain(name: str) -> str:
+    """'FashionMNIST', 'fashion-mnist' and 'Fashion_MNIST' all become 'fashionmnist'."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def _files_in(directory: Path) -> IdxFiles | None:

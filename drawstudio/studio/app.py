@@ -12,24 +12,50 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from drawstudio.data import DATASETS
+from drawstudio.presets import PRESETS
 from drawstudio.studio.main_window import MainWindow
 from drawstudio.studio.plots import BACKGROUND, TEXT
-from drawstudio.studio.run_setup import config_for_dataset
+from drawstudio.studio.run_setup import PREFERRED_DATASETS, config_for_dataset, preset_dataset
 from drawstudio.train.runs import is_run
 
 SIGNAL_POLL_MS = 200  # Python runs signal handlers only between bytecodes, so wake it this often
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="DRAW Studio: train DRAW and watch it draw.")
-    parser.add_argument("--run", type=Path, help="run folder to open (created when it does not exist)")
-    parser.add_argument("--dataset", help="dataset for a new run (default: the first found of fashion-mnist, "
-                                          "mnist, binarized-mnist)")
-    parser.add_argument("--data-dir", help="where the dataset files are")
-    parser.add_argument("--autostart", action="store_true", help="start (or resume) training at once")
+    parser = argparse.ArgumentParser(
+        description="DRAW Studio: train DRAW and watch it draw. Without --run it opens the run-setup dialog.",
+        epilog="examples:\n"
+               "  ./studio --run runs/demo --dataset mnist --data-dir ../shared/data/mnist --autostart\n"
+               "  ./studio --run runs/paper --preset mnist-attention\n"
+               "  ./studio --run runs/ddp --follow      (watch a run that drawstudio train or torchrun writes)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, metavar="DIR",
+                        help="run folder to open: resumed when it holds a run, else a new run is created there")
+    parser.add_argument("--dataset", metavar="NAME",
+                        help=f"dataset of a new run: {', '.join(DATASETS)} or a folder of images (default: the "
+                             f"preset's, else the first found of {', '.join(PREFERRED_DATASETS)})")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="where the dataset files are (also for resuming a run whose data has moved)")
+    parser.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
+                        help=f"the paper's settings for a new run: {', '.join(PRESETS)}")
+    parser.add_argument("--autostart", action="store_true",
+                        help="start training at once (resuming an existing run); without --run, once the "
+                             "setup dialog has created the run")
     parser.add_argument("--follow", action="store_true",
-                        help="watch --run while another process trains it (read-only)")
+                        help="watch --run read-only while another process trains it")
     return parser
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse combinations that cannot mean anything (exits with a usage message)."""
+    if args.follow and args.run is None:
+        parser.error("--follow needs --run DIR, the run to watch")
+    if args.follow and (args.autostart or args.preset):
+        parser.error("--follow only watches a run: --autostart and --preset do not apply")
+    new_run = args.run is not None and not is_run(args.run)
+    if new_run and args.preset and not args.dataset and preset_dataset(args.preset) is None:
+        parser.error(f"--preset {args.preset} trains on a folder of images: name it with --dataset FOLDER")
 
 
 def configure_pyqtgraph() -> None:
@@ -40,13 +66,24 @@ def open_from_args(window: MainWindow, args: argparse.Namespace) -> None:
     """Do what the command line asked: follow, open or create the run, perhaps start it;
     without --run, offer the setup dialog."""
     if args.run is None:
-        QTimer.singleShot(0, lambda: window.show_run_setup(args.dataset, args.data_dir))
+        QTimer.singleShot(0, lambda: set_up_and_start(window, args))
         return
     if args.follow:
         window.follow_run(args.run)
         return
-    config = None if is_run(args.run) else config_for_dataset(args.dataset, args.data_dir)
-    if window.open_run(args.run, config, data_dir=args.data_dir) and args.autostart:
+    existing = is_run(args.run)
+    config = None if existing else config_for_dataset(args.dataset, args.data_dir, args.preset)
+    if not window.open_run(args.run, config, data_dir=args.data_dir):
+        return
+    if existing and (args.dataset or args.preset):
+        window.show_status(f"{args.run} is an existing run: resumed with its own settings (--dataset and "
+                           "--preset only apply to new runs)")
+    if args.autostart:
+        window.toggle_training()
+
+
+def set_up_and_start(window: MainWindow, args: argparse.Namespace) -> None:
+    if window.show_run_setup(args.dataset, args.data_dir, args.preset) and args.autostart:
         window.toggle_training()
 
 
@@ -66,7 +103,9 @@ def install_signal_handlers(window: MainWindow) -> QTimer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
     configure_pyqtgraph()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("DRAW Studio")

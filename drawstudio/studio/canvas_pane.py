@@ -1,8 +1,9 @@
 """The canvas pane: a fixed batch beside its reconstruction, or samples from the prior, at
 drawing step t, with the read and write attention boxes of that step.
 
-All T canvases of a snapshot are tiled once when the snapshot arrives; scrubbing t is
-then indexing plus an in-place image update.
+All T canvases of a snapshot are tiled (as pixels ready to paint) once when the snapshot arrives;
+scrubbing t is then indexing plus an image update without a copy, and only what depends
+on t is redrawn: the canvas and the boxes, not the data beside it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout
 
 from drawstudio.studio.grid_view import READ_COLOUR, WRITE_COLOUR, GridView, make_layout_widget
 from drawstudio.studio.snapshot_view import SnapshotView
-from drawstudio.studio.tiles import box_paths, columns_for, tile
+from drawstudio.studio.tiles import box_paths, columns_for, tile_pixels
 from drawstudio.studio.timeline import Timeline
 from drawstudio.train.snapshot import Attention, Snapshot
 
@@ -31,8 +32,8 @@ class Frames:
 
     steps: np.ndarray  # (T, n, C, H, W) the canvases shown on the right, kept for export
     columns: int
-    left: np.ndarray  # a single tiled frame: the data, or the finished samples
-    right: np.ndarray  # (T, ...) tiled canvases
+    left: np.ndarray  # a single frame of tiled pixels: the data, or the finished samples
+    right: np.ndarray  # (T, h, w) tiled pixels of the canvases
     outlines: dict[str, tuple[np.ndarray, np.ndarray] | None]  # read/write paths per step, right view
     left_read: tuple[np.ndarray, np.ndarray] | None  # read paths per step, left view
 
@@ -46,11 +47,11 @@ def build_frames(snapshot: Snapshot, mode: str, columns: int | None = None) -> F
     def paths(attention: Attention | None) -> tuple[np.ndarray, np.ndarray] | None:
         return None if attention is None else box_paths(attention, columns, height, width)
 
+    right = tile_pixels(steps, columns)
     if mode == SAMPLES:
-        return Frames(steps, columns, tile(steps[-1], columns), tile(steps, columns),
-                      {"read": None, "write": paths(snapshot.sample_write)}, None)
+        return Frames(steps, columns, right[-1], right, {"read": None, "write": paths(snapshot.sample_write)}, None)
     read = paths(snapshot.read)
-    return Frames(steps, columns, tile(snapshot.originals, columns), tile(steps, columns),
+    return Frames(steps, columns, tile_pixels(snapshot.originals, columns), right,
                   {"read": read, "write": paths(snapshot.write)}, read)
 
 
@@ -185,30 +186,29 @@ class CanvasPane(SnapshotView):
         mode = self.current_mode
         per_class = mode == SAMPLES and snapshot.sample_labels is not None
         self.frames = build_frames(snapshot, mode, SAMPLES_PER_CLASS if per_class else None)
+        self.left.show(self.frames.left)  # the same at every t
+        # titles change with the snapshot, not with t (a title change re-lays out the whole view);
+        # t is shown beside the slider
+        step = f"training step {snapshot.step}"
+        if mode == SAMPLES:
+            self.left.set_title(f"samples, finished (t = {len(self.frames.right)}) · {step}")
+            self.right.set_title("samples drawing σ(c_t)")
+        else:
+            self.left.set_title(f"data · {step}")
+            self.right.set_title("reconstruction canvas σ(c_t)")
         self.timeline.set_length(snapshot.T)
 
     def _draw(self, t: int) -> None:
         frames = self.frames
-        assert frames is not None and self.snapshot is not None
+        assert frames is not None
         index = min(t, len(frames.right)) - 1
         self.right.show(frames.right[index])
-        self.left.show(frames.left)
         shown = {"read": self.show_read.isChecked(), "write": self.show_write.isChecked()}
         for name, paths in frames.outlines.items():
             self.right.set_outlines(name, *(_at(paths, index) if shown[name] else (None, None)))
         left = frames.left_read if shown["read"] else None
         self.left.set_outlines("read", *_at(left, index))
-        # titles change with the snapshot, not with t (a title change re-lays out the whole view);
-        # t is shown beside the slider
-        T = len(frames.right)
-        step = f"training step {self.snapshot.step}"
-        if self.current_mode == SAMPLES:
-            self.left.set_title(f"samples, finished (t = {T}) · {step}")
-            self.right.set_title("samples drawing σ(c_t)")
-        else:
-            self.left.set_title(f"data · {step}")
-            self.right.set_title("reconstruction canvas σ(c_t)")
-        self.step_label.setText(f"t = {t} / {T}")
+        self.step_label.setText(f"t = {t} / {len(frames.right)}")
 
     # ---- export -------------------------------------------------------------------
 

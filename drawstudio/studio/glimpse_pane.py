@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from drawstudio.studio.grid_view import GridView, make_layout_widget
 from drawstudio.studio.snapshot_view import SnapshotView
-from drawstudio.studio.tiles import columns_for, positive_to_unit, signed_to_unit, tile
+from drawstudio.studio.tiles import columns_for, positive_to_unit, signed_to_unit, tile_pixels
 from drawstudio.studio.timeline import Timeline
 from drawstudio.train.snapshot import Snapshot
 
@@ -21,12 +21,12 @@ TITLES = ("read: glimpse of the image x", "read: glimpse of the error x − σ(c
 
 
 def glimpse_frames(snapshot: Snapshot) -> list[np.ndarray]:
-    """Three (T, ...) tiled stacks: x glimpses, error glimpses, write patches."""
+    """Three (T, h, w) stacks of tiled pixels: x glimpses, error glimpses, write patches."""
     glimpses = snapshot.read_glimpses
     columns = columns_for(glimpses.shape[1])
     kinds = (positive_to_unit(glimpses[:, :, 0]), signed_to_unit(glimpses[:, :, 1]),
              signed_to_unit(snapshot.write_patches))
-    return [tile(kind, columns) for kind in kinds]
+    return [tile_pixels(kind, columns) for kind in kinds]
 
 
 class GlimpsePane(SnapshotView):

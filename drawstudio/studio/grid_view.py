@@ -1,13 +1,18 @@
 """A titled, aspect-locked view of one tiled image with optional outline overlays.
 
 Its items are made once; `show` and `set_outlines` update them in place, which is what
-keeps a redraw cheap (no item creation per frame)."""
+keeps a redraw cheap (no item creation per frame). The image is a `FrameItem`, not
+pyqtgraph's ImageItem: frames arrive ready to paint (`tiles.tile_pixels`, prepared once
+per snapshot), so there are no levels to apply and no conversion or copy per frame.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from drawstudio.studio.plots import BACKGROUND
 
@@ -15,15 +20,48 @@ READ_COLOUR = (255, 70, 70)
 WRITE_COLOUR = (60, 220, 90)
 
 
+class FrameItem(QGraphicsItem):
+    """An RGB32 pixel array drawn one data unit per pixel, pixel (row 0, column 0) at the origin."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pixels: np.ndarray | None = None  # (h, w) uint32, kept alive while the QImage points into it
+        self._image: QImage | None = None
+        self._rect = QRectF()
+
+    def set_pixels(self, pixels: np.ndarray | None) -> None:
+        """Show `pixels` (C-contiguous (h, w) uint32 0xffRRGGBB) without copying them; None shows nothing."""
+        rect = QRectF() if pixels is None else QRectF(0, 0, pixels.shape[1], pixels.shape[0])
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+        self.pixels = pixels
+        self._image = None if pixels is None else QImage(pixels.data, pixels.shape[1], pixels.shape[0],
+                                                         pixels.strides[0], QImage.Format.Format_RGB32)
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        if self._image is not None:
+            painter.drawImage(self._rect, self._image)
+
+
 class GridView:
     def __init__(self, layout: pg.GraphicsLayout, title: str, row: int, col: int):
         self.label = layout.addLabel(title, row=row, col=col)
         self.view = layout.addViewBox(row=row + 1, col=col, lockAspect=True, invertY=True, enableMouse=False)
         self.view.setMenuEnabled(False)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = FrameItem()
         self.view.addItem(self.image)
         self._outlines: dict[str, pg.PlotCurveItem] = {}
         self._shape: tuple[int, ...] | None = None
+
+    @property
+    def frame(self) -> np.ndarray | None:
+        """The pixels shown, as given to `show`."""
+        return self.image.pixels
 
     def set_title(self, title: str) -> None:
         if title != self.label.text:  # setting a label re-lays out the view: only when it changed
@@ -36,8 +74,9 @@ class GridView:
         self.view.addItem(curve)
 
     def show(self, frame: np.ndarray) -> None:
-        """A float32 image in [0, 1], (h, w) grey or (h, w, 3) colour."""
-        self.image.setImage(frame, autoLevels=False, levels=(0.0, 1.0))
+        """Pixels from `tiles.tile_pixels`, (h, w) uint32, shown without a copy: pass an array
+        (or a view of one) that is not modified afterwards."""
+        self.image.set_pixels(frame)
         if frame.shape != self._shape:  # refit only when the layout changed, not every frame
             self._shape = frame.shape
             self.view.autoRange(padding=0.01)
@@ -51,7 +90,7 @@ class GridView:
         curve.setVisible(True)
 
     def clear(self) -> None:
-        self.image.clear()
+        self.image.set_pixels(None)
         for curve in self._outlines.values():
             curve.setVisible(False)
         self._shape = None

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
 
 from drawstudio.config import TrainConfig
 from drawstudio.errors import ConfigError
-from drawstudio.studio.plots import TEXT, step_plot
+from drawstudio.studio.plots import TEXT, show_from_zero, step_plot
 from drawstudio.train import schedule
 from drawstudio.train.session import TrainingSession
 
@@ -185,10 +185,13 @@ class LrPane(QWidget):
         horizon = max(step, 4 * self.every.value())  # far enough to see the decay; the past keeps half the width
         end = max(min(trainer.config.train.steps, step + horizon), step + 1)
         xs = np.linspace(0, end, PLOT_POINTS).round().astype(int)
-        self.current_curve.setData(xs, [schedule.learning_rate(int(x), segments) for x in xs])
+        current = np.array([schedule.learning_rate(int(x), segments) for x in xs])
+        self.current_curve.setData(xs, current)
         edited = schedule.change(segments, step, self.lr.value(), self.decay.value(), self.every.value())
         future = xs[xs >= step]
-        self.preview_curve.setData(future, [schedule.learning_rate(int(x), edited) for x in future])
+        preview = np.array([schedule.learning_rate(int(x), edited) for x in future])
+        self.preview_curve.setData(future, preview)
+        show_from_zero(self.plot.getPlotItem().getViewBox(), current, preview)
         self.now_line.setPos(step)
         self.status.setText(f"now {trainer.lr:.2e} at step {step}")
         return True

@@ -37,6 +37,9 @@ from drawstudio.train.metrics import read_metrics
 # so one event-loop iteration paints one pane, not the whole window: painting a pane can take
 # 30 ms on a CPU, the window ~100. Every frame painted is CPU taken from training.
 RENDER_MS = 50
+# While training runs on this machine the drawing animation shows at most this many frames a
+# second (skipping steps, at the chosen speed): each frame paints two panes.
+TRAINING_FRAME_RATE = 4.0
 SNAPSHOT_SECONDS = 2.0  # while training: how often the training thread draws a snapshot
 HIDDEN_SNAPSHOT_SECONDS = 1e9  # no pane shows snapshots: don't spend training time on them
 MAX_RECENT = 8
@@ -78,7 +81,7 @@ class MainWindow(QMainWindow):
 
         self.bridge.records.connect(self._on_records)
         self.bridge.snapshot_ready.connect(self._on_snapshot)
-        self.bridge.state_changed.connect(self._on_state)
+        self.bridge.state_changed.connect(self._set_state)
         self.bridge.error.connect(self.show_error)
         self.canvas.sample_labels_requested.connect(self._sample_labels_requested)
         self.lr_pane.error.connect(self.show_error)
@@ -182,12 +185,16 @@ class MainWindow(QMainWindow):
 
     # ---- opening runs ---------------------------------------------------------------
 
-    def show_run_setup(self, dataset: str | None = None, data_dir: str | None = None) -> None:
-        dialog = RunSetupDialog(self, dataset, data_dir or self.settings.value("data_dir", "", str) or None)
-        if dialog.exec() == RunSetupDialog.DialogCode.Accepted:
-            config = dialog.config()
-            self.settings.setValue("data_dir", config.train.data_dir or "")
-            self.open_run(dialog.chosen_run_dir(), config)
+    def show_run_setup(self, dataset: str | None = None, data_dir: str | None = None, preset: str | None = None
+                       ) -> bool:
+        """Ask for a new run's settings and open it; False when cancelled or it could not be opened."""
+        dialog = RunSetupDialog(self, dataset, data_dir or self.settings.value("data_dir", "", str) or None,
+                                preset=preset)
+        if dialog.exec() != RunSetupDialog.DialogCode.Accepted:
+            return False
+        config = dialog.config()
+        self.settings.setValue("data_dir", config.train.data_dir or "")
+        return self.open_run(dialog.chosen_run_dir(), config)
 
     def choose_run_to_open(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a run to train")
@@ -243,7 +250,7 @@ class MainWindow(QMainWindow):
         if opened.follower is not None:
             opened.follower.set_sample_labels(self._labels_for(opened))
         self.bridge.attach(opened.source)
-        self.state = opened.session.state if opened.session is not None else "following"
+        self._set_state(opened.session.state if opened.session is not None else "following")
         # torch, Qt and the run leave a few hundred thousand long-lived objects; a full garbage
         # collection walking them holds the GIL for 100-200 ms, freezing the window and training
         # alike. Frozen objects are never scanned again.
@@ -269,8 +276,7 @@ class MainWindow(QMainWindow):
         for pane in (self.canvas, self.glimpses, self.curves):
             pane.set_snapshot(None)
         self.lr_pane.set_session(None)
-        self.state = "no run"
-        self._update_actions()
+        self._set_state("no run")
 
     # ---- transport --------------------------------------------------------------------
 
@@ -341,8 +347,10 @@ class MainWindow(QMainWindow):
         for pane in (self.canvas, self.glimpses, self.curves):
             pane.set_snapshot(snapshot)
 
-    def _on_state(self, state: str) -> None:
+    def _set_state(self, state: str) -> None:
         self.state = state
+        training = state in (states.RUNNING, "following")  # a followed run trains in another process
+        self.timeline.set_max_frame_rate(TRAINING_FRAME_RATE if training else None)
         self._update_actions()
 
     # ---- messages ---------------------------------------------------------------------
@@ -367,9 +375,13 @@ class MainWindow(QMainWindow):
 
     # ---- redraw timer -----------------------------------------------------------------
 
+    def _on_screen(self, pane: QWidget) -> bool:
+        """Whether any of `pane` can be seen: not minimised, hidden, tabbed away or covered by a dock."""
+        return not self.isMinimized() and pane.isVisible() and not pane.visibleRegion().isEmpty()
+
     def render(self) -> None:
-        shows_snapshots = not self.isMinimized() and (self.canvas.isVisible() or self.glimpses.isVisible()
-                                                      or self.curves.isVisible())
+        panes = [pane for pane in (self.canvas, self.glimpses, self.curves, self.lr_pane) if self._on_screen(pane)]
+        shows_snapshots = any(pane is not self.lr_pane for pane in panes)
         session = self._session()
         if session is not None:
             wanted = self.snapshot_seconds if shows_snapshots else HIDDEN_SNAPSHOT_SECONDS
@@ -377,7 +389,6 @@ class MainWindow(QMainWindow):
                 session.snapshot_interval = wanted
                 if shows_snapshots:
                     session.request_snapshot()
-        panes = [pane for pane in (self.canvas, self.glimpses, self.curves, self.lr_pane) if pane.isVisible()]
         for offset in range(len(panes)):
             turn = (self._next_pane + offset) % len(panes)
             if panes[turn].refresh():

@@ -1,13 +1,17 @@
 """The run setup dialog: dataset, model and training settings for a new run.
 
-Every edit rebuilds the `RunConfig` and runs its `validate()`, so the dialog explains an
-impossible combination in the engine's own words and refuses to create it. A missing
+A preset (the paper's settings for one experiment, `drawstudio.presets`) fills the
+fields in one go; they stay editable, and the preset's note says where its settings come
+from and whether the fields still hold them. Every edit rebuilds the `RunConfig` and runs
+its `validate()`, so the dialog explains an impossible combination in the engine's own
+words and refuses to create it. A missing
 dataset that has a download source can be fetched from here when the machine is online
 (checked in the background: the check can take seconds offline).
 """
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from collections.abc import Callable
@@ -22,9 +26,11 @@ from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfi
 from drawstudio.data import DatasetInfo, available_datasets, load_dataset, online
 from drawstudio.data.two_digit import CANVAS, NAME as TWO_DIGIT
 from drawstudio.errors import DrawStudioError
+from drawstudio.presets import PRESETS, apply_preset
 from drawstudio.studio.lr_pane import ScientificSpinBox
 
 PREFERRED_DATASETS = ("fashion-mnist", "mnist", "binarized-mnist")
+CUSTOM = ""  # the preset picker's entry for settings of one's own
 LABELLED = {"mnist": 10, "fashion-mnist": 10}
 FOLDER = "folder"  # the picker entry for a folder of images
 RUNS_ROOT = Path.home() / "drawstudio-runs"
@@ -58,15 +64,28 @@ def dataset_shape(name: str) -> tuple[int, int, int] | None:
     return None
 
 
-def config_for_dataset(dataset: str | None, data_dir: str | None) -> RunConfig:
-    """Default settings for a new run on `dataset` (the preferred one found when None),
-    with the image shape the dataset needs."""
-    dataset = dataset or default_dataset(available_datasets(data_dir))
-    config = RunConfig(train=TrainConfig(dataset=dataset, data_dir=data_dir))
-    shape = dataset_shape(dataset)
+def config_for_dataset(dataset: str | None, data_dir: str | None, preset: str | None = None) -> RunConfig:
+    """Default settings, or `preset`'s, for a new run on `dataset` (when None: the preset's,
+    else the preferred one found), with the image shape the dataset needs."""
+    config = RunConfig(train=TrainConfig(data_dir=data_dir))
+    if preset:
+        config = _unchecked(apply_preset(config.to_dict(), preset))
+    config.train.dataset = dataset or preset_dataset(preset) or default_dataset(available_datasets(data_dir))
+    shape = dataset_shape(config.train.dataset)
     if shape is not None:
         config.model.channels, config.model.height, config.model.width = shape
     return config
+
+
+def preset_dataset(preset: str | None) -> str | None:
+    """The named dataset a preset trains on; None when it needs a folder of images (svhn,
+    cifar10: the paper's colour datasets have no loader of their own) or for no preset."""
+    return PRESETS[preset]["train"].get("dataset") if preset else None
+
+
+def _unchecked(values: dict) -> RunConfig:
+    """A RunConfig from a `to_dict()`-shaped dict, not validated (the dialog explains problems itself)."""
+    return RunConfig(ModelConfig(**values["model"]), TrainConfig(**values["train"]))
 
 
 class _Worker(QObject):
@@ -79,7 +98,7 @@ class _Worker(QObject):
 
 class RunSetupDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, dataset: str | None = None, data_dir: str | None = None,
-                 check_online: bool = True):
+                 check_online: bool = True, preset: str | None = None):
         super().__init__(parent)
         self.setWindowTitle("New DRAW run")
         self._worker = _Worker()  # no parent: a download thread may outlive the dialog and still report
@@ -90,6 +109,20 @@ class RunSetupDialog(QDialog):
         self._infos: dict[str, DatasetInfo] = {}
         self._run_dir_edited = False
         self._threads: list[threading.Thread] = []
+
+        self.preset = QComboBox()
+        self.preset.addItem("none: my own settings", CUSTOM)
+        for name in PRESETS:
+            self.preset.addItem(name, name)
+        self.preset.setToolTip("The paper's settings for one of its experiments; every field stays editable")
+        self.preset.activated.connect(self._preset_picked)
+        self.preset_note = QLabel()
+        self.preset_note.setWordWrap(True)
+        preset_box = QGroupBox("Preset")
+        preset_form = QFormLayout(preset_box)
+        preset_form.addRow("paper experiment", self.preset)
+        preset_form.addRow(self.preset_note)
+        self.preset_note.setVisible(False)
 
         self.data_dir = QLineEdit(data_dir or "")
         self.data_dir.setPlaceholderText("the usual places")
@@ -180,6 +213,7 @@ class RunSetupDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
+        layout.addWidget(preset_box)
         layout.addWidget(data_box)
         layout.addWidget(model_box)
         layout.addWidget(train_box)
@@ -194,6 +228,10 @@ class RunSetupDialog(QDialog):
         for box in (self.lr, self.lr_decay):
             box.valueChanged.connect(self._validate)
         self._scan(dataset)
+        if preset:
+            self.choose_preset(preset)
+            if dataset:  # named on the command line: it wins over the preset's
+                self._scan(dataset)
         if check_online:
             self._in_background(lambda: self._worker.online.emit(online()))
 
@@ -207,6 +245,57 @@ class RunSetupDialog(QDialog):
         row, col = index // 2, 2 * (index % 2)
         grid.addWidget(QLabel(label), row, col)
         grid.addWidget(box, row, col + 1)
+
+    # ---- preset -------------------------------------------------------------------
+
+    def choose_preset(self, name: str) -> None:
+        """Pick preset `name` (or CUSTOM) as if from the picker."""
+        self.preset.setCurrentIndex(self.preset.findData(name))
+        self._preset_picked()
+
+    def _preset_picked(self) -> None:
+        """Fill the fields with the picked preset's settings on top of the current ones."""
+        name = self.preset.currentData()
+        if name != CUSTOM:
+            self._show_config(_unchecked(apply_preset(self.config().to_dict(), name)), preset_dataset(name))
+        self._validate()
+
+    def _show_config(self, config: RunConfig, dataset: str | None) -> None:
+        """Set the model and training fields from `config`, then pick `dataset` (None: an image
+        folder). The dataset comes last because a named dataset fixes the image shape."""
+        model, train = config.model, config.train
+        for name, *_ in MODEL_INTS:
+            self.ints[name].setValue(getattr(model, name))
+        for name, *_ in TRAIN_INTS:
+            self.ints[name].setValue(getattr(train, name))
+        self.attention.setChecked(model.attention)
+        self.channels.setCurrentIndex(self.channels.findData(model.channels))
+        self.likelihood.setCurrentText(model.likelihood)
+        self.lr.setValue(train.lr)
+        self.lr_decay.setValue(train.lr_decay)
+        self.binarize.setCurrentText(train.binarize)
+        self.device.setCurrentText(train.device)
+        self.dataset.setCurrentIndex(self.dataset.findData(dataset or FOLDER))
+
+    def _holds_preset(self, name: str) -> bool:
+        """Whether the fields still hold every setting of preset `name`: applying it again would
+        change nothing, and the dataset is the preset's (or a folder, for a folder preset)."""
+        current = self.config().to_dict()
+        same_dataset = self.dataset.currentData() == (preset_dataset(name) or FOLDER)
+        return same_dataset and apply_preset(current, name) == current
+
+    def _show_preset_note(self) -> None:
+        name = self.preset.currentData()
+        self.preset_note.setVisible(name != CUSTOM)
+        if name == CUSTOM:
+            return
+        lines = [f"Source: {html.escape(PRESETS[name]['source'])}."]
+        if preset_dataset(name) is None:
+            lines.append(f"<b>Needs a folder of images</b> ({name} has no built-in loader): choose it under "
+                         "Data ▸ image folder.")
+        if not self._holds_preset(name):
+            lines.append("<i>Edited: some fields no longer hold the preset's values.</i>")
+        self.preset_note.setText("<br>".join(lines))
 
     # ---- dataset ------------------------------------------------------------------
 
@@ -332,13 +421,14 @@ class RunSetupDialog(QDialog):
 
     def problem_text(self) -> str:
         """Why the settings cannot make a run, or "" when they can."""
+        chosen = self.dataset.currentData()
+        folder = self._dataset_name()
+        if chosen == FOLDER and not (folder and Path(folder).expanduser().is_dir()):  # Path("") is "."
+            return "choose a folder of images"
         try:
             self.config().validate()
         except DrawStudioError as error:
             return str(error)
-        chosen = self.dataset.currentData()
-        if chosen == FOLDER and not Path(self._dataset_name()).expanduser().is_dir():
-            return "choose a folder of images"
         info = self._infos.get(chosen)
         if info is not None and not info.present:
             return f"{info.name} is not on this machine: {info.note}"
@@ -347,6 +437,7 @@ class RunSetupDialog(QDialog):
         return ""
 
     def _validate(self) -> None:
+        self._show_preset_note()
         problem = self.problem_text()
         self.problem.setText(problem)
         self.create.setEnabled(not problem)

@@ -29,6 +29,19 @@ def tile(images: np.ndarray, columns: int, pad: int = PAD) -> np.ndarray:
     return np.ascontiguousarray(out[..., 0] if channels == 1 else out)
 
 
+def tile_pixels(images: np.ndarray, columns: int) -> np.ndarray:
+    """`tile` of [0, 1] grey or colour images as opaque 0xffRRGGBB uint32 pixels (..., h, w),
+    Qt's RGB32, the format QPainter scales fastest (a grey 8-bit image is converted pixel by
+    pixel at every paint, four times slower). NaN shows black."""
+    tiled = np.nan_to_num(tile(images, columns), nan=0.0, posinf=1.0, neginf=0.0)
+    levels = (np.clip(tiled, 0, 1) * 255 + 0.5).astype(np.uint32)
+    if images.shape[-3] == 3:
+        rgb = levels[..., 0] << 16 | levels[..., 1] << 8 | levels[..., 2]
+    else:
+        rgb = levels * 0x010101
+    return rgb | 0xFF000000
+
+
 def origin(index: int, columns: int, height: int, width: int, pad: int = PAD) -> tuple[int, int]:
     """(x, y) of tile `index`'s top-left pixel edge in `tile`'s output."""
     row, col = divmod(index, columns)
