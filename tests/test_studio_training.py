@@ -163,6 +163,20 @@ def test_closing_checkpoints_and_reopening_resumes(studio, qtbot, tmp_path, tiny
     assert run_dir.as_posix() in studio.recent_runs()
 
 
+def test_reopened_run_shows_kl_per_step_before_training_again(studio, qtbot, tmp_path, tiny_config):
+    run_dir = tmp_path / "run"
+    open_and_train(studio, qtbot, run_dir, tiny_config)
+    studio.close_run()
+    assert studio.open_run(run_dir)
+
+    def bars_drawn() -> bool:
+        heights = studio.curves.kl_bars.opts["height"]
+        return heights is not None and len(heights) == tiny_config.model.T
+
+    qtbot.waitUntil(bars_drawn, timeout=WAIT_MS)
+    assert studio.run.session.state != states.RUNNING
+
+
 def test_stop_then_start_reopens_and_resumes(studio, qtbot, tmp_path, tiny_config):
     open_and_train(studio, qtbot, tmp_path / "run", tiny_config)
     studio.stop_action.trigger()

@@ -118,10 +118,10 @@ class CurvesPane(QWidget):
         self._kl_dirty = True
 
     def reset(self) -> None:
-        """Forget what was drawn (a different run's history is coming)."""
+        """Forget what was drawn (a different run's history is coming). The KL bars stay: the
+        new run's first snapshot can arrive while it is being opened, before this reset."""
         self._drawn_revision = -1
         self._last_draw = 0.0
-        self.set_snapshot(None)
 
     def refresh(self) -> bool:
         """Redraw the KL bars or the curves, whichever is due (one per call, to keep each paint
