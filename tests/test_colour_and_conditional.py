@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from drawstudio.cli import main
-from drawstudio.config import RunConfig
+from drawstudio.config import ModelConfig, RunConfig, TrainConfig
 from drawstudio.consistency import class_consistency
 from drawstudio.train.runs import open_run
 from drawstudio.train.trainer import Trainer
@@ -55,17 +55,10 @@ def test_colour_folder_trains_samples_and_exports_in_colour(colour_folder, tmp_p
 
 @pytest.fixture
 def conditional_config(shared_data):
-    config = RunConfig()
-    config.model.T = 4
-    config.model.enc_size = config.model.dec_size = 48
-    config.model.z_size = 8
-    config.model.num_classes = 10
-    config.train.dataset = "mnist"
-    config.train.data_dir = str(shared_data / "mnist")
-    config.train.batch_size = 32
-    config.train.steps = 5
-    config.train.eval_every = 0
-    return config
+    return RunConfig(
+        model=ModelConfig(T=4, enc_size=48, dec_size=48, z_size=8, num_classes=10),
+        train=TrainConfig(dataset="mnist", data_dir=str(shared_data / "mnist"), batch_size=32, steps=5, eval_every=0),
+    )
 
 
 def test_conditional_eval_reports_class_consistency_with_the_classifiers_accuracy(conditional_config, tmp_path,

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from drawstudio.config import RunConfig
+from drawstudio.config import ModelConfig, RunConfig, TrainConfig
 from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
@@ -15,17 +15,11 @@ from drawstudio.train.trainer import Trainer
 
 @pytest.fixture
 def small_config(shared_data):
-    config = RunConfig()
-    config.model.T = 6
-    config.model.enc_size = config.model.dec_size = 64
-    config.model.z_size = 10
-    config.train.dataset = "mnist"
-    config.train.data_dir = str(shared_data / "mnist")
-    config.train.batch_size = 32
-    config.train.steps = 12
-    config.train.eval_every = 0
-    config.train.eval_images = 200
-    return config
+    return RunConfig(
+        model=ModelConfig(T=6, enc_size=64, dec_size=64, z_size=10),
+        train=TrainConfig(dataset="mnist", data_dir=str(shared_data / "mnist"), batch_size=32, steps=12, eval_every=0,
+                          eval_images=200),
+    )
 
 
 def test_loss_falls_clearly_when_training_a_few_hundred_steps_on_real_mnist(small_config):

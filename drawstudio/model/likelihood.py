@@ -55,5 +55,16 @@ def log_q_over_p(z: Tensor, noise: Tensor, log_sigma: Tensor) -> Tensor:
     return (0.5 * z.square() - 0.5 * noise.square() - log_sigma).sum(-1)
 
 
+def importance_weighted_nll(recon: Tensor, log_ratio: Tensor) -> Tensor:
+    """−log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x) from K samples per image (Burda et al., 2016).
+    `recon` = −log p(x|z_k) and `log_ratio` = log q(z_k|x) − log p(z_k), both (K, B) → (B,).
+
+    An upper bound on −log p(x) that is the variational bound in expectation for K = 1 and
+    tightens towards −log p(x) as K grows.
+    """
+    k = recon.shape[0]
+    return math.log(k) - torch.logsumexp(-(recon + log_ratio), 0)
+
+
 def bits_per_dim(nats_per_image: float, dims: int) -> float:
     return nats_per_image / (dims * math.log(2))

@@ -29,6 +29,7 @@ from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError, RunD
 from drawstudio.events import Event
 from drawstudio.model.draw import Draw, DrawOutput
 from drawstudio.model.fused import fused_forward
+from drawstudio.model.likelihood import importance_weighted_nll
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train import schedule
 from drawstudio.train.distributed import DistInfo
@@ -420,8 +421,7 @@ class Trainer:
         kl = out.kl.sum(1).view(k, batch).mean(0)
         if k == 1:
             return bound[0], recon, kl, bound[0]
-        log_weights = -(out.recon + out.log_ratio).view(k, batch)  # log p(x|z) + log p(z) − log q(z|x)
-        iw = -(torch.logsumexp(log_weights, 0) - math.log(k))
+        iw = importance_weighted_nll(out.recon.view(k, batch), out.log_ratio.view(k, batch))
         return bound.mean(0), recon, kl, iw
 
     # ---- what the studio shows ---------------------------------------------------------
