@@ -40,13 +40,18 @@ def epoch_table(records: list[dict]) -> list[dict]:
     return [rows[s] for s in sorted(rows)]
 
 
+def _number(value: float | None, spec: str) -> str:
+    return "—" if value is None or not np.isfinite(value) else format(value, spec)
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| epoch | training time | images/s | test bound (nats) | valid bound (nats) |",
              "|---:|---:|---:|---:|---:|"]
     for row in rows:
         hours = row["elapsed"] / 3600
-        lines.append(f"| {row['epoch']:.2f} | {hours:.2f} h | {row['images_per_s']:.0f} | "
-                     f"{row.get('test', float('nan')):.2f} | {row.get('valid', float('nan')):.2f} |")
+        cells = [f"{row['epoch']:.2f}", f"{hours:.2f} h", _number(row["images_per_s"], ".0f"),
+                 _number(row.get("test"), ".2f"), _number(row.get("valid"), ".2f")]
+        lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -73,8 +78,13 @@ def plot(rows: list[dict], records: list[dict], path: Path) -> None:
     evaluated = [r for r in rows if "test" in r and r["epoch"] > 0]
     widget.plot([r["epoch"] for r in evaluated], [r["test"] for r in evaluated], pen=pg.mkPen("b", width=2),
                 symbol="o", symbolBrush="b", name="test bound")
-    widget.addItem(pg.InfiniteLine(PAPER, angle=0, pen=pg.mkPen("r", style=pg.QtCore.Qt.PenStyle.DashLine),
-                                   label=f"paper {PAPER}", labelOpts={"position": 0.9}))
+    dashed = pg.QtCore.Qt.PenStyle.DashLine
+    widget.addItem(pg.InfiniteLine(PAPER, angle=0, pen=pg.mkPen("r", style=dashed),
+                                   label=f"paper: {PAPER}", labelOpts={"position": 0.85, "color": "r"}))
+    public_label, public = next(iter(PUBLIC.items()))
+    widget.addItem(pg.InfiniteLine(public, angle=0, pen=pg.mkPen((120, 120, 120), style=dashed),
+                                   label=f"{public_label}: {public}",
+                                   labelOpts={"position": 0.75, "color": (90, 90, 90)}))
     widget.setYRange(PAPER - 5, 220)
     app.processEvents()
     pyqtgraph.exporters.ImageExporter(widget.plotItem).export(str(path))

@@ -228,7 +228,8 @@ def test_engine_errors_show_as_messages_and_the_window_lives_on(studio, qtbot, t
     assert studio.isVisible() and studio.run is None
 
 
-def test_conditional_run_offers_a_class_picker_for_the_samples(studio, qtbot, tmp_path, tiny_config):
+def test_conditional_run_offers_a_class_picker_for_the_samples_with_rows_named(
+        studio, qtbot, tmp_path, tiny_config):
     tiny_config.model.num_classes = 10
     assert studio.open_run(tmp_path / "run", tiny_config)
     canvas = studio.canvas
@@ -236,10 +237,20 @@ def test_conditional_run_offers_a_class_picker_for_the_samples(studio, qtbot, tm
     assert canvas.class_picker.isVisible()
     redraw_every_pane(studio)
     assert list(canvas.snapshot.sample_labels) == [k for k in range(10) for _ in range(SAMPLES_PER_CLASS)]
+
+    def captions() -> list[str]:
+        return [item.textItem.toPlainText() for item in canvas.left._captions if item.isVisible()]
+
+    assert captions() == [str(k) for k in range(10)]  # MNIST's class names are its digits
     canvas.class_picker.setCurrentIndex(canvas.class_picker.findData(7))
     canvas.class_picker.activated.emit(canvas.class_picker.currentIndex())
     studio.toggle_training()
     qtbot.waitUntil(lambda: set(canvas.snapshot.sample_labels) == {7}, timeout=WAIT_MS)
+    redraw_every_pane(studio)
+    assert captions() == ["7"]
+    canvas.mode.setCurrentIndex(canvas.mode.findData("reconstructions"))
+    redraw_every_pane(studio)
+    assert captions() == []
 
 
 def test_colour_images_are_drawn_in_colour(studio, qtbot, tmp_path, tiny_config):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout
 
 from drawstudio.studio.grid_view import READ_COLOUR, WRITE_COLOUR, GridView, make_layout_widget
 from drawstudio.studio.snapshot_view import SnapshotView
-from drawstudio.studio.tiles import box_paths, columns_for, tile_pixels
+from drawstudio.studio.tiles import box_paths, columns_for, origin, tile_pixels
 from drawstudio.studio.timeline import Timeline
 from drawstudio.train.snapshot import Attention, Snapshot
 
@@ -187,6 +187,7 @@ class CanvasPane(SnapshotView):
         per_class = mode == SAMPLES and snapshot.sample_labels is not None
         self.frames = build_frames(snapshot, mode, SAMPLES_PER_CLASS if per_class else None)
         self.left.show(self.frames.left)  # the same at every t
+        self.left.set_captions(self._row_captions(snapshot) if per_class else [])
         # titles change with the snapshot, not with t (a title change re-lays out the whole view);
         # t is shown beside the slider
         step = f"training step {snapshot.step}"
@@ -197,6 +198,22 @@ class CanvasPane(SnapshotView):
             self.left.set_title(f"data · {step}")
             self.right.set_title("reconstruction canvas σ(c_t)")
         self.timeline.set_length(snapshot.T)
+
+    def _row_captions(self, snapshot: Snapshot) -> list[tuple[float, float, str]]:
+        """The class the finished samples were asked for, on the first tile of each row that
+        starts a new class (one caption when a single class fills the grid)."""
+        _, n, _, height, width = snapshot.samples.shape
+        captions = []
+        previous = None
+        for index in range(0, n, SAMPLES_PER_CLASS):
+            label = int(snapshot.sample_labels[index])
+            if label == previous:
+                continue
+            previous = label
+            name = self._class_names[label] if label < len(self._class_names) else str(label)
+            x, y = origin(index, SAMPLES_PER_CLASS, height, width)
+            captions.append((x, y, name))
+        return captions
 
     def _draw(self, t: int) -> None:
         frames = self.frames

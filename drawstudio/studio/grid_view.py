@@ -56,6 +56,7 @@ class GridView:
         self.image = FrameItem()
         self.view.addItem(self.image)
         self._outlines: dict[str, pg.PlotCurveItem] = {}
+        self._captions: list[pg.TextItem] = []
         self._shape: tuple[int, ...] | None = None
 
     @property
@@ -89,10 +90,26 @@ class GridView:
         curve.setData(x, y)
         curve.setVisible(True)
 
+    def set_captions(self, captions: list[tuple[float, float, str]]) -> None:
+        """Small labels with their top-left corner at (x, y) pixels of the frame; items are
+        made when first needed and reused."""
+        while len(self._captions) < len(captions):
+            item = pg.TextItem(color=(235, 235, 235), fill=pg.mkBrush(0, 0, 0, 170), anchor=(0, 0))
+            item.setZValue(20)
+            self.view.addItem(item, ignoreBounds=True)
+            self._captions.append(item)
+        for item, (x, y, text) in zip(self._captions, captions):
+            item.setText(text)
+            item.setPos(x, y)
+            item.setVisible(True)
+        for item in self._captions[len(captions):]:
+            item.setVisible(False)
+
     def clear(self) -> None:
         self.image.set_pixels(None)
         for curve in self._outlines.values():
             curve.setVisible(False)
+        self.set_captions([])
         self._shape = None
 
 
