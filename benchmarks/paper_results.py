@@ -22,7 +22,8 @@ PUBLIC = {"jbornschein/draw, 100 epochs": 90.5, "jbornschein/draw, ~300 epochs":
 
 
 def epoch_table(records: list[dict]) -> list[dict]:
-    """One row per evaluation step: epoch, wall-clock training seconds, images/s, test/valid bound."""
+    """One row per evaluation step: epoch, training seconds, images/s (median of the 50 logged
+    iterations before it), the learning rate then, test/valid bound."""
     trains = [r for r in records if r["kind"] == "train"]
     rows: dict[int, dict] = {}
     for record in records:
@@ -35,6 +36,7 @@ def epoch_table(records: list[dict]) -> list[dict]:
         last = before[-1] if before else None
         row["epoch"] = last["epoch"] if last else 0.0
         row["elapsed"] = last["elapsed"] if last else 0.0
+        row["lr"] = last["lr"] if last else float("nan")
         recent = [r["images_per_s"] for r in before[-50:]]
         row["images_per_s"] = float(np.median(recent)) if recent else float("nan")
     return [rows[s] for s in sorted(rows)]
@@ -45,11 +47,11 @@ def _number(value: float | None, spec: str) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| epoch | training time | images/s | test bound (nats) | valid bound (nats) |",
-             "|---:|---:|---:|---:|---:|"]
+    lines = ["| epoch | training time | images/s | learning rate | test bound (nats) | valid bound (nats) |",
+             "|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         hours = row["elapsed"] / 3600
-        cells = [f"{row['epoch']:.2f}", f"{hours:.2f} h", _number(row["images_per_s"], ".0f"),
+        cells = [f"{row['epoch']:.1f}", f"{hours:.2f} h", _number(row["images_per_s"], ".0f"), _number(row["lr"], ".2e"),
                  _number(row.get("test"), ".2f"), _number(row.get("valid"), ".2f")]
         lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines)
@@ -80,11 +82,16 @@ def plot(rows: list[dict], records: list[dict], path: Path) -> None:
                 symbol="o", symbolBrush="b", name="test bound")
     dashed = pg.QtCore.Qt.PenStyle.DashLine
     widget.addItem(pg.InfiniteLine(PAPER, angle=0, pen=pg.mkPen("r", style=dashed),
-                                   label=f"paper: {PAPER}", labelOpts={"position": 0.85, "color": "r"}))
+                                   label=f"paper: {PAPER}", labelOpts={"position": 0.25, "color": "r"}))
     public_label, public = next(iter(PUBLIC.items()))
     widget.addItem(pg.InfiniteLine(public, angle=0, pen=pg.mkPen((120, 120, 120), style=dashed),
                                    label=f"{public_label}: {public}",
-                                   labelOpts={"position": 0.75, "color": (90, 90, 90)}))
+                                   labelOpts={"position": 0.25, "color": (90, 90, 90)}))
+    for change in (r for r in records if r["kind"] == "schedule"):
+        at = next((r["epoch"] for r in trains if r["step"] > change["step"]), None)
+        if at is not None:
+            widget.addItem(pg.InfiniteLine(at, angle=90, pen=pg.mkPen((200, 120, 0), style=dashed),
+                                           label=f"lr → {change['lr']:.0e}", labelOpts={"position": 0.6, "color": (200, 120, 0)}))
     widget.setYRange(PAPER - 5, 220)
     app.processEvents()
     pyqtgraph.exporters.ImageExporter(widget.plotItem).export(str(path))
