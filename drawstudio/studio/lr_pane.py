@@ -124,7 +124,8 @@ class LrPane(QWidget):
         for widget in (self.lr, self.lr_slider, self.decay, self.every, self.apply_button):
             widget.setEnabled(session is not None)
         if session is None:
-            self.status.setText("no training here to steer (a followed run is steered by its own process)")
+            self.status.setText("no training here to steer: create or open a run "
+                                "(a followed run is steered by its own process)")
             self.current_curve.setData([], [])
             self.preview_curve.setData([], [])
             return
