@@ -1,5 +1,10 @@
-"""`drawstudio bench`: how fast DRAW trains, evaluates and samples here, against the
-machine's own matmul peak.
+"""`drawstudio bench`: how fast DRAW trains, evaluates and samples here, against a textbook
+DRAW run beside it and against the machine's own matmul peak.
+
+Speed differs from one CPU to the next and with what else runs, so the benchmark carries
+its own comparison: each case is trained with the project's defaults and with the plain
+textbook code (`drawstudio/bench_textbook.py`) on the same shapes, one after the other,
+each in a fresh process, and the speed-up is their ratio.
 
 Model FLOPs are counted from the layer shapes (matrix products only: every linear layer,
 the LSTM gate products and the attention filterbank products; elementwise work is not
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import platform
 import resource
 import statistics
@@ -26,16 +32,52 @@ import torch
 
 from drawstudio.config import ModelConfig
 from drawstudio.devices import describe, prepare, resolve_device
+from drawstudio.errors import ConfigError
+
+
+CASES = {  # the configurations `bench` races against the textbook code by default
+    "paper": ModelConfig(),  # the paper's MNIST attention model: T=64, read 2, write 5, 256/256 LSTMs, z=100
+    "small": ModelConfig(T=16),  # the studio's quick model
+}
+DEFAULT_CASES = "paper:128,small:64"
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
+                "asimd", "sve")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # a key of CASES
+    batch_size: int
+
+    @property
+    def config(self) -> ModelConfig:
+        return CASES[self.name]
 
 
 @dataclass
 class Result:
+    case: str  # e.g. "paper:128"
     batch_size: int
     train_images_per_s: float
+    textbook_images_per_s: float  # the plain textbook DRAW (drawstudio/bench_textbook.py), same shapes
+    speedup: float  # train_images_per_s / textbook_images_per_s
     train_gflops: float  # achieved model GFLOP/s in training
     mfu: float  # train_gflops / peak
     eval_images_per_s: float
     peak_memory_mb: float
+    threads: int  # CPU threads the default rule chose (drawstudio/threads.py)
+
+
+def parse_cases(text: str) -> list[Case]:
+    """'paper:128,small:64' → cases; a one-line ConfigError for anything else."""
+    cases = []
+    for item in text.split(","):
+        name, _, batch = item.strip().partition(":")
+        if name not in CASES or not batch.isdigit() or int(batch) < 1:
+            raise ConfigError(f"--cases {text!r}: expected NAME:BATCH items with NAME one of "
+                              f"{', '.join(CASES)} and a positive batch, e.g. {DEFAULT_CASES}")
+        cases.append(Case(name, int(batch)))
+    return cases
 
 
 def forward_flops_per_image(c: ModelConfig) -> int:
@@ -89,12 +131,15 @@ def _sync(device: torch.device) -> None:
 
 def _measure(config: ModelConfig, batch_size: int, device_name: str, steps: int, compile_model: bool,
              queue: Any) -> None:
-    """Runs in a child process: training, evaluation and memory for one batch size."""
+    """Runs in a child process: our training step as `drawstudio train` runs it by default
+    (process settings, the thread rule, the fused path), evaluation, and memory."""
     from drawstudio.model.draw import Draw
     from drawstudio.model.fused import fused_forward
+    from drawstudio.threads import ThreadGovernor
 
     device = resolve_device(device_name)
     prepare(device)
+    governor = ThreadGovernor()
     torch.manual_seed(0)
     model = Draw(config).to(device)
     forward = torch.compile(fused_forward) if compile_model else fused_forward
@@ -103,6 +148,7 @@ def _measure(config: ModelConfig, batch_size: int, device_name: str, steps: int,
     labels = torch.zeros(batch_size, dtype=torch.long, device=device) if config.num_classes else None
 
     def train_step() -> None:
+        governor.adjust()
         loss = forward(model, x, labels).loss.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -112,11 +158,26 @@ def _measure(config: ModelConfig, batch_size: int, device_name: str, steps: int,
     train = _timed(train_step, steps, device)
     with torch.no_grad():
         evaluate = _timed(lambda: forward(model, x, labels).loss.sum(), steps, device)
+    queue.put((batch_size / train, batch_size / evaluate, _peak_memory_mb(device), governor.threads))
+
+
+def _measure_textbook(config: ModelConfig, batch_size: int, device_name: str, steps: int, queue: Any) -> None:
+    """Runs in a child process with none of our process settings: the textbook DRAW's training step."""
+    from drawstudio.bench_textbook import TextbookDraw, train_step_function
+
+    device = resolve_device(device_name)
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = TextbookDraw(config.T, config.read_n, config.write_n, config.enc_size, config.dec_size,
+                             config.z_size, config.height, config.width)
+        step = train_step_function(model, batch_size)
+    queue.put(batch_size / _timed(step, steps, device))
+
+
+def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(device) / 2**20
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    queue.put((batch_size / train, batch_size / evaluate, peak))
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _timed(step: Any, repeats: int, device: torch.device) -> float:
@@ -134,6 +195,7 @@ def _timed(step: Any, repeats: int, device: torch.device) -> float:
 
 
 def _in_child(target: Any, *args: Any) -> Any:
+    """`target(*args, queue)` in a fresh process: its own thread pool, allocator and peak memory."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=target, args=(*args, queue))
@@ -152,47 +214,89 @@ def _sample(config: ModelConfig, device_name: str, n: int, repeats: int, queue: 
     queue.put(_timed(lambda: model.generate(n), repeats, device))
 
 
-def run(batch_sizes: list[int], steps: int = 5, device_name: str = "auto", compile_model: bool = False,
-        config: ModelConfig | None = None, progress: Any = print) -> dict[str, Any]:
-    config = config or ModelConfig()
+def describe_processor() -> dict[str, Any]:
+    """The CPU's model name, its vector extensions and the kernels PyTorch picked for it."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model in ("", platform.processor() or platform.machine()):
+                model = value.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {
+        "model": model,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "vector_extensions": [flag for flag in VECTOR_FLAGS if flag in flags],
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def wait_policy() -> str:
+    """The OpenMP wait policy the measurements ran under."""
+    chosen = os.environ.get("OMP_WAIT_POLICY")
+    return f"OMP_WAIT_POLICY={chosen}" if chosen else "OpenMP's default (idle workers spin briefly, then sleep)"
+
+
+def run(cases: list[Case], steps: int = 10, device_name: str = "auto", compile_model: bool = False,
+        progress: Any = print) -> dict[str, Any]:
+    """Every case trained with our defaults and with the textbook code, each in a fresh
+    process; the matmul peak measured in this run; a 64-image sampling time."""
+    from drawstudio.threads import ThreadGovernor
+
     device = resolve_device(device_name)
     progress(f"measuring the fp32 matmul peak on {describe(device)} ...")
     peak = matmul_peak_gflops(device)
-    per_image = train_flops_per_image(config)
     results = []
-    for batch_size in batch_sizes:
-        progress(f"batch {batch_size}: {steps} timed training and evaluation steps ...")
-        train_ips, eval_ips, memory = _in_child(_measure, config, batch_size, device_name, steps, compile_model)
-        gflops = train_ips * per_image / 1e9
-        results.append(Result(batch_size, train_ips, gflops, gflops / peak, eval_ips, memory))
+    for case in cases:
+        progress(f"{case.name} model, batch {case.batch_size}: {steps} timed steps, ours then the textbook's ...")
+        train_ips, eval_ips, memory, threads = _in_child(_measure, case.config, case.batch_size, device_name, steps,
+                                                         compile_model)
+        textbook_ips = _in_child(_measure_textbook, case.config, case.batch_size, device_name, steps)
+        gflops = train_ips * train_flops_per_image(case.config) / 1e9
+        results.append(Result(f"{case.name}:{case.batch_size}", case.batch_size, train_ips, textbook_ips,
+                              train_ips / textbook_ips, gflops, gflops / peak, eval_ips, memory, threads))
     progress("sampling a 64-image animation ...")
-    sample_seconds = _in_child(_sample, config, device_name, 64, max(steps, 5))
+    sample_seconds = _in_child(_sample, cases[0].config, device_name, 64, max(steps, 5))
     return {
-        "machine": {"device": describe(device), "platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads()},
-        "model": asdict(config),
+        "machine": {"device": describe(device), "processor": describe_processor(), "platform": platform.platform(),
+                    "torch": torch.__version__, "wait_policy": wait_policy(),
+                    "thread_rule": ThreadGovernor().rule.split(" (now")[0]},
+        "cases": {name: asdict(config) for name, config in CASES.items()},
         "compile": compile_model,
         "peak_gflops": peak,
-        "train_gflop_per_image": per_image / 1e9,
+        "train_gflop_per_image": {name: train_flops_per_image(config) / 1e9 for name, config in CASES.items()},
         "results": [asdict(r) for r in results],
         "sample_64_seconds": sample_seconds,
+        "sample_model": cases[0].name,
     }
 
 
 def table(report: dict[str, Any]) -> str:
+    machine = report["machine"]
+    processor = machine["processor"]
+    per_image = ", ".join(f"{name} {gflop:.3f}" for name, gflop in report["train_gflop_per_image"].items())
     lines = [
-        f"device: {report['machine']['device']}, torch {report['machine']['torch']}, "
-        f"fp32 matmul peak {report['peak_gflops']:.1f} GFLOP/s, "
-        f"{report['train_gflop_per_image']:.3f} GFLOP per image per training step",
+        f"processor: {processor['model']}, {processor['cores']} cores, "
+        f"{' '.join(processor['vector_extensions']) or 'no vector extensions listed'} "
+        f"(PyTorch kernels: {processor['torch_cpu_capability']})",
+        f"device: {machine['device']}, torch {machine['torch']}, {machine['wait_policy']}",
+        f"threads: {machine['thread_rule']}",
+        f"fp32 matmul peak {report['peak_gflops']:.1f} GFLOP/s measured now; "
+        f"GFLOP per image per training step: {per_image}",
         "",
-        "| batch | train images/s | train GFLOP/s | MFU | eval images/s | peak memory |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| model:batch | train images/s | textbook images/s | speed-up vs textbook | train GFLOP/s | MFU "
+        "| eval images/s | peak memory | threads |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
-        lines.append(f"| {r['batch_size']} | {r['train_images_per_s']:.1f} | {r['train_gflops']:.1f} | "
-                     f"{r['mfu']:.1%} | {r['eval_images_per_s']:.1f} | {r['peak_memory_mb']:.0f} MB |")
+        lines.append(f"| {r['case']} | {r['train_images_per_s']:.1f} | {r['textbook_images_per_s']:.1f} | "
+                     f"{r['speedup']:.2f}x | {r['train_gflops']:.1f} | {r['mfu']:.1%} | "
+                     f"{r['eval_images_per_s']:.1f} | {r['peak_memory_mb']:.0f} MB | {r['threads']} |")
     lines.append("")
-    lines.append(f"sampling a 64-image, {report['model']['T']}-step animation: "
+    lines.append(f"sampling a 64-image, {report['cases'][report['sample_model']]['T']}-step animation: "
                  f"{report['sample_64_seconds'] * 1000:.0f} ms")
     return "\n".join(lines)
 

@@ -76,10 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--grad-clip", type=float)
     train.add_argument("--binarize", choices=BINARIZE_MODES)
     train.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    train.add_argument("--threads", type=int, help="CPU threads (default: one per core)")
+    train.add_argument("--threads", type=int,
+                       help="CPU threads (default 0: one per core other processes leave free, rechecked every 15 s)")
     train.add_argument("--seed", type=int)
     train.add_argument("--eval-every", type=int, help="test NLL every N steps (0: never)")
-    train.add_argument("--eval-images", type=int)
+    train.add_argument("--eval-images", type=int, metavar="N",
+                       help="images per periodic test NLL (default 10000); fewer than the split: a fixed random subset")
     train.add_argument("--autosave", type=float, metavar="SECONDS", help="checkpoint at least this often")
     train.add_argument("--log-every", type=int)
     train.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
@@ -92,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--split", default="test", choices=("test", "valid", "train"))
     evaluate.add_argument("--iw-samples", type=int, default=1, metavar="K", help="importance-weighted bound")
-    evaluate.add_argument("--max-images", type=int)
+    evaluate.add_argument("--max-images", type=int, metavar="N",
+                          help="evaluate a fixed random subset of N images (default: the whole split)")
     evaluate.add_argument("--device")
     evaluate.add_argument("--data-dir")
 
@@ -107,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--data-dir")
 
     bench = commands.add_parser("bench", help="training/eval/sampling speed and model FLOP utilisation")
-    bench.add_argument("--batch-sizes", default="32,128,512", help="comma-separated (default 32,128,512)")
-    bench.add_argument("--steps", type=int, default=5, help="timed steps per measurement (median)")
+    bench.add_argument("--cases", default="paper:128,small:64", metavar="NAME:BATCH,...",
+                       help="models and batch sizes to race against the textbook DRAW (default paper:128,small:64; "
+                            "paper = the paper's T=64 model, small = T=16)")
+    bench.add_argument("--steps", type=int, default=10, help="timed steps per measurement (median; default 10)")
     bench.add_argument("--device", default="auto")
     bench.add_argument("--compile", action="store_true", help="torch.compile the model")
     bench.add_argument("--json", action="store_true", help="print JSON instead of the table")
@@ -423,14 +428,11 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from drawstudio import bench
 
-    try:
-        sizes = [int(b) for b in args.batch_sizes.split(",")]
-    except ValueError:
-        raise ConfigError(f"--batch-sizes {args.batch_sizes!r}: expected comma-separated integers") from None
-    if any(b < 1 for b in sizes) or args.steps < 1:
-        raise ConfigError("--batch-sizes and --steps must be positive")
+    cases = bench.parse_cases(args.cases)
+    if args.steps < 1:
+        raise ConfigError(f"--steps {args.steps}: must be at least 1")
     quiet = args.json
-    report = bench.run(sizes, args.steps, args.device, args.compile,
+    report = bench.run(cases, args.steps, args.device, args.compile,
                        progress=(lambda _message: None) if quiet else (lambda m: print(m, file=sys.stderr)))
     bench.save(report, args.out)
     print(json.dumps(report, indent=2) if args.json else bench.table(report))

@@ -86,12 +86,12 @@ class TrainConfig:
     grad_clip: float = 10.0  # clip the global gradient norm to this; 0 disables clipping
     steps: int = 10000  # train until this global step
     eval_every: int = 1000  # test-set NLL every this many steps; 0: only when asked
-    eval_images: int = 10000  # test images used for the periodic NLL (the whole split if fewer)
+    eval_images: int = 10000  # images per periodic NLL: a fixed random subset of the split when fewer
     autosave_seconds: float = 180.0  # write a checkpoint at least this often while training
     log_every: int = 1  # metrics line every this many steps (averaged over them)
     seed: int = 0
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
-    threads: int = 0  # CPU threads for the model's arithmetic; 0: PyTorch's default (one per core)
+    threads: int = 0  # CPU threads for training; 0: one per core that other processes leave free (drawstudio/threads.py)
     compile: bool = False  # torch.compile the drawing step (worth it on a GPU)
     amp: bool = False  # bf16 autocast for the matrix products (GPU)
     fused: bool = True  # the fused fast path (same model; False runs the plain reference code)

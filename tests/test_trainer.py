@@ -10,7 +10,7 @@ from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.runs import open_run
-from drawstudio.train.trainer import Trainer
+from drawstudio.train.trainer import Trainer, eval_subset
 
 
 @pytest.fixture
@@ -195,3 +195,22 @@ def test_running_out_of_memory_is_a_user_error_that_says_what_needed_it(small_co
     monkeypatch.setattr(trainer, "objective", exhausted)
     with pytest.raises(ConfigError, match="out of memory during a training step at batch_size=32"):
         trainer.train_step()
+
+
+def test_eval_subset_is_a_fixed_random_sample_spread_over_the_split_not_its_first_images():
+    chosen = eval_subset(10_000, 2_000, seed=0)
+    assert len(chosen) == 2_000 and len(set(chosen.tolist())) == 2_000
+    assert (chosen >= 5_000).sum() > 800  # MNIST's first half is the cleaner one: both halves are sampled
+    assert torch.equal(chosen, eval_subset(10_000, 2_000, seed=0))  # every evaluation of a run: the same images
+    assert not torch.equal(chosen, eval_subset(10_000, 2_000, seed=1))
+    assert torch.equal(eval_subset(50, 50, seed=3), torch.arange(50))  # the whole split, in order
+
+
+def test_evaluation_of_fewer_images_uses_the_subset_and_says_so(small_config):
+    trainer = Trainer(small_config, None)
+    total = len(trainer.eval_set("test").images)
+    part = trainer.evaluate("test", max_images=total // 4, log=False)
+    assert part["images"] == total // 4
+    assert f"random {total // 4} of the {total} test images" in part["subset"]
+    assert part == {**trainer.evaluate("test", max_images=total // 4, log=False), "seconds": part["seconds"]}
+    assert "subset" not in trainer.evaluate("test", log=False)

@@ -27,7 +27,7 @@ class StatusFields:
             return
         self._shown = shown
         self.labels["state"].setText(f"<b>{state}</b>")
-        self.labels["device"].setText(device)
+        self.labels["device"].setText(_device_text(device, last))
         if last is None:
             for name in ("step", "epoch", "rate", "elapsed"):
                 self.labels[name].setText("")
@@ -36,6 +36,14 @@ class StatusFields:
         self.labels["epoch"].setText(f"epoch {last.get('epoch', 0):.2f}")
         self.labels["rate"].setText(f"{float(np.mean(rates)):,.0f} images/s" if len(rates) else "")
         self.labels["elapsed"].setText(f"trained {_duration(last.get('elapsed', 0.0))}")
+
+
+def _device_text(device: str, last: dict | None) -> str:
+    """The device, with the CPU thread count training uses now (it follows the machine's load)."""
+    threads = None if last is None else last.get("threads")
+    if threads is None or not device.startswith("cpu"):
+        return device
+    return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
 
 
 def _duration(seconds: float) -> str:

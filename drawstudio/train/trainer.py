@@ -35,6 +35,7 @@ from drawstudio.train import schedule
 from drawstudio.train.distributed import DistInfo
 from drawstudio.train.metrics import MetricsWriter
 from drawstudio.train.snapshot import Attention, Snapshot, to_numpy
+from drawstudio.threads import ThreadGovernor
 
 EVAL_SEED_OFFSET = 1_000_003  # eval and snapshots draw from their own generators, never the training RNG
 
@@ -78,6 +79,7 @@ class Trainer:
         self.dist = dist or DistInfo()
         self.device = self.dist.device or resolve_device(config.train.device)
         prepare(self.device, config.train.threads)
+        self.threads = ThreadGovernor(config.train.threads)
         self.events = Event("record")  # every metrics record, as written to metrics.jsonl
         self._pending: list[dict[str, Any]] = []
         self._pending_lock = threading.Lock()
@@ -296,6 +298,7 @@ class Trainer:
         """One optimiser step. Returns the metrics record when this step is logged.
         Raises NonFiniteError, leaving weights and optimiser state untouched."""
         self._apply_schedule_changes()
+        self.threads.adjust()
         lr = self.lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -337,6 +340,7 @@ class Trainer:
             "kind": "train", "step": self.step, "epoch": round(self.epoch, 4), "time": time.time(),
             "elapsed": round(self.elapsed, 3), "loss": loss, "recon": recon, "kl": sum(kl_t), "kl_t": kl_t,
             "grad_norm": grad_norm, "lr": lr, "images_per_s": self.config.train.batch_size / seconds,
+            "threads": self.threads.threads,
         }
         self.record(record)
         return record
@@ -384,15 +388,17 @@ class Trainer:
         """The test-set bound in nats per image: reconstruction + KL (the paper's number) and,
         with iw_samples K > 1, the importance-weighted bound log (1/K) Σ p(x, z_k)/q(z_k|x)."""
         data = self.eval_set(split)
-        count = len(data.images) if max_images is None else min(max_images, len(data.images))
+        total = len(data.images)
+        count = total if max_images is None else min(max_images, total)
+        chosen = eval_subset(total, count, self.config.train.seed)
         generator = torch.Generator(self.device).manual_seed(self.config.train.seed + EVAL_SEED_OFFSET)
         per_batch = max(1, batch_size // iw_samples)
         sums = torch.zeros(4, dtype=torch.float64)
         start = time.perf_counter()
         for first in range(0, count, per_batch):
-            last = min(first + per_batch, count)
-            x = data.images[first:last]
-            labels = None if data.labels is None else data.labels[first:last]
+            batch = chosen[first:first + per_batch].to(self.device)
+            x = data.images[batch]
+            labels = None if data.labels is None else data.labels[batch]
             with _memory_guard(f"evaluation in batches of {per_batch} x {iw_samples} samples"):
                 bound, recon, kl, iw = self._bounds(x, labels, iw_samples, generator)
             sums += torch.stack([bound.sum(), recon.sum(), kl.sum(), iw.sum()]).double().cpu()
@@ -401,6 +407,8 @@ class Trainer:
             "kind": "eval", "split": split, "step": self.step, "nll": bound, "recon": recon, "kl": kl,
             "images": count, "seconds": round(time.perf_counter() - start, 3),
         }
+        if count < total:
+            record["subset"] = f"a fixed random {count} of the {total} {split} images (seed {self.config.train.seed})"
         if iw_samples > 1:
             record.update(iw_nll=iw, iw_samples=iw_samples)
         if log:
@@ -461,6 +469,17 @@ class Trainer:
             sample_labels=None if wanted is None else wanted.cpu().numpy(),
             kl_per_step=to_numpy(out.kl.mean(0)),
         )
+
+
+def eval_subset(total: int, count: int, seed: int) -> Tensor:
+    """Which images an evaluation of `count` of `total` uses: all of them in order, or a
+    random subset fixed by the run's seed, so every evaluation of a run sees the same images.
+    The first images of a split are no fair sample (MNIST's first 5,000 test digits are the
+    cleaner half)."""
+    if count >= total:
+        return torch.arange(total)
+    generator = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)
+    return torch.randperm(total, generator=generator)[:count].sort().values
 
 
 @contextmanager

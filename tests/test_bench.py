@@ -1,0 +1,69 @@
+"""`drawstudio bench`: the textbook baseline it races and the report it prints."""
+
+import json
+
+import pytest
+import torch
+
+from drawstudio import bench
+from drawstudio.bench_textbook import TextbookDraw
+from drawstudio.config import ModelConfig
+from drawstudio.errors import ConfigError
+from drawstudio.model.draw import Draw
+
+
+def test_textbook_draw_computes_the_same_bound_as_the_project_model_with_the_same_weights():
+    torch.manual_seed(0)
+    config = ModelConfig(T=3, enc_size=16, dec_size=16, z_size=4, attention_sigma_init=0)
+    ours = Draw(config).double()
+    textbook = TextbookDraw(3, 2, 5, 16, 16, 4).double()
+    for name in ("encoder", "q", "decoder", "read_attention", "write_attention", "write_layer"):
+        getattr(textbook, name).load_state_dict(getattr(ours, name).state_dict())
+    x = (torch.rand(5, 28, 28) > 0.5).double()
+    noise = torch.randn(3, 5, 4, dtype=torch.float64)
+    expected = ours(x[:, None], noise=noise).loss
+    got = textbook(x, noise)
+    assert torch.allclose(got, expected, rtol=1e-10)
+
+
+def test_parse_cases_reads_names_and_batches_and_refuses_anything_else():
+    assert bench.parse_cases("paper:128,small:64") == [bench.Case("paper", 128), bench.Case("small", 64)]
+    for bad in ("paper", "huge:64", "small:0", "small:x", "paper:128,"):
+        with pytest.raises(ConfigError, match="--cases"):
+            bench.parse_cases(bad)
+
+
+def test_table_reports_the_speed_up_the_processor_and_the_thread_rule():
+    report = {
+        "machine": {"device": "cpu (2 threads)", "torch": "2", "wait_policy": "OpenMP's default",
+                    "thread_rule": "one per core other processes leave free",
+                    "processor": {"model": "Test CPU", "cores": 2, "vector_extensions": ["avx2", "fma"],
+                                  "torch_cpu_capability": "AVX2"}},
+        "cases": {"paper": {"T": 64}}, "peak_gflops": 200.0, "train_gflop_per_image": {"paper": 0.371},
+        "results": [{"case": "paper:128", "train_images_per_s": 300.0, "textbook_images_per_s": 120.0,
+                     "speedup": 2.5, "train_gflops": 111.3, "mfu": 0.5565, "eval_images_per_s": 900.0,
+                     "peak_memory_mb": 1500.0, "threads": 2}],
+        "sample_64_seconds": 0.1, "sample_model": "paper",
+    }
+    text = bench.table(report)
+    assert "Test CPU, 2 cores, avx2 fma (PyTorch kernels: AVX2)" in text
+    assert "| paper:128 | 300.0 | 120.0 | 2.50x | 111.3 | 55.6% | 900.0 | 1500 MB | 2 |" in text
+    assert "one per core other processes leave free" in text and "OpenMP's default" in text
+
+
+def test_describe_processor_lists_only_known_vector_extensions():
+    found = bench.describe_processor()
+    assert found["cores"] >= 1 and found["model"]
+    assert set(found["vector_extensions"]) <= set(bench.VECTOR_FLAGS)
+
+
+def test_bench_command_races_the_textbook_and_writes_its_report(tmp_path, capsys):
+    from drawstudio.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--cases", "small:4", "--steps", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| small:4 |" in printed and "speed-up vs textbook" in printed
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["speedup"] == pytest.approx(result["train_images_per_s"] / result["textbook_images_per_s"])
+    assert result["textbook_images_per_s"] > 0 and 1 <= result["threads"] <= torch.get_num_threads()
