@@ -1,6 +1,7 @@
 """The trainer on the real MNIST files: learning, schedule changes, checkpoints, exact resume."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -195,3 +196,35 @@ def test_running_out_of_memory_is_a_user_error_that_says_what_needed_it(small_co
     monkeypatch.setattr(trainer, "objective", exhausted)
     with pytest.raises(ConfigError, match="out of memory during a training step at batch_size=32"):
         trainer.train_step()
+
+
+def test_importance_weighted_bound_of_each_image_uses_only_that_image_s_samples(small_config, monkeypatch):
+    from drawstudio.train import trainer as trainer_module
+
+    # a dark starting canvas (σ(−4) ≈ 0.02) makes a blank image cheap and an all-ink one dear
+    small_config.model = ModelConfig(T=2, enc_size=16, dec_size=16, z_size=4, canvas_init=-4.0)
+    trainer = Trainer(small_config, None)
+    seen = []
+    original = trainer_module.fused_forward
+
+    def recording_forward(model, x, labels, noise, importance):
+        out = original(model, x, labels, noise, importance=importance)
+        seen.append((x, out))
+        return out
+
+    monkeypatch.setattr(trainer_module, "fused_forward", recording_forward)
+    images = trainer.eval_set("test").images[:3].clone()
+    images[1], images[2] = 0.0, 1.0
+    k = 5
+    bound, _, _, iw = trainer._bounds(images, None, k, torch.Generator().manual_seed(0))
+    (repeated, out), = seen
+    assert repeated.shape[0] == 3 * k
+    for b in range(3):
+        # the samples of image b are found by their pixels, whatever order the trainer stacks them in
+        mine = [i for i in range(3 * k) if torch.equal(repeated[i], images[b])]
+        assert len(mine) == k
+        log_w = -(out.recon[mine] + out.log_ratio[mine]).double()  # log p(x, z_k) / q(z_k | x)
+        by_hand = -math.log(sum(math.exp(w - log_w.max().item()) for w in log_w.tolist()) / k) - log_w.max().item()
+        assert iw[b].item() == pytest.approx(by_hand, rel=1e-5)
+        assert bound[b].item() == pytest.approx(out.loss[mine].double().mean().item(), rel=1e-5)
+    assert bound[1].item() + 100 < bound[0].item() < bound[2].item() - 100  # so grouping matters
