@@ -152,7 +152,9 @@ def read_only_data_errors(tmp_path, content: bytes, gz_name: bool) -> None:
             np.testing.assert_array_equal(read(path), expected)
 
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# print_blob: a failure prints the @reproduce_failure line that replays its random example
+FUZZ = settings(max_examples=200, deadline=None, print_blob=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @FUZZ

@@ -26,7 +26,8 @@ from drawstudio.train.trainer import Trainer
 
 # A generous per-example deadline catches a loader that spins; the thread timeout ends the
 # whole run if one blocks where Python cannot interrupt it (inside torch's C++ reader).
-FUZZ = settings(max_examples=150, deadline=timedelta(seconds=10),
+# print_blob: a failure prints the @reproduce_failure line that replays its random example.
+FUZZ = settings(max_examples=150, deadline=timedelta(seconds=10), print_blob=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 pytestmark = pytest.mark.timeout(240, method="thread")
 
