@@ -228,3 +228,24 @@ def test_importance_weighted_bound_of_each_image_uses_only_that_image_s_samples(
         assert iw[b].item() == pytest.approx(by_hand, rel=1e-5)
         assert bound[b].item() == pytest.approx(out.loss[mine].double().mean().item(), rel=1e-5)
     assert bound[1].item() + 100 < bound[0].item() < bound[2].item() - 100  # so grouping matters
+
+
+@pytest.mark.parametrize("clip", [0.05, 0.0], ids=["clipped", "clipping-off"])
+def test_gradient_reaching_the_optimiser_has_at_most_the_clip_norm(small_config, clip):
+    small_config.model = ModelConfig(T=2, enc_size=16, dec_size=16, z_size=4)
+    small_config.train.grad_clip = clip
+    trainer = Trainer(small_config, None)
+    params = trainer.optimizer.param_groups[0]["params"]
+    norms = []
+    step = trainer.optimizer.step
+
+    def measuring_step(*args, **kwargs):
+        norms.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = measuring_step
+    record = trainer.train_step()
+    assert record is not None and len(norms) == 1
+    before = record["grad_norm"]  # the record keeps the norm before clipping
+    assert before > 1.0  # an untrained model's gradient: far above the clip
+    assert norms[0].item() == pytest.approx(clip if clip else before, rel=1e-4)
