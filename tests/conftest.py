@@ -9,19 +9,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from required_files import require_files
 
 # The studio tests drive real Qt widgets without a display; Qt reads this when it is first imported.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # CI clones the repo with the read-only shared/ folder beside it.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_FILES = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz",
+                "binarized_mnist/mnist_binarized.npz")
+
+
+def require_shared_data() -> Path:
+    return require_files(SHARED_DATA, SHARED_FILES, "shared data file")
 
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data folder {SHARED_DATA} is absent")
-    return SHARED_DATA
+    """The shared data folder; a missing file fails the test under CI=true and skips it elsewhere."""
+    return require_shared_data()
 
 
 @pytest.fixture
@@ -138,8 +144,7 @@ def tiny_train_argv(shared_data):
 def tiny_run_template(tmp_path_factory) -> Path:
     """A 3-step run of the tiny model (config.json, metrics.jsonl, checkpoints/step-000000003.pt);
     built once, never modified: tests work on copies (`tiny_run`)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data folder {SHARED_DATA} is absent")
+    require_shared_data()
     from drawstudio.cli import main
 
     run = tmp_path_factory.mktemp("tiny") / "run"

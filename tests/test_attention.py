@@ -114,3 +114,31 @@ def test_write_is_the_transpose_of_read_for_the_same_filters():
     lhs = (att.read_glimpse(x, fx, fy, params.gamma) * w).sum((1, 2, 3))
     rhs = (x * att.write_patch(w, fx, fy, params.gamma)).sum((1, 2, 3)) * params.gamma**2
     assert torch.allclose(lhs, rhs)
+
+
+def test_non_square_read_looks_at_rows_with_g_y_and_columns_with_g_x():
+    # A=5 wide, B=7 high, N=2, g̃=0, δ̃=1/3: gX = 3, gY = 4, δ = (7−1)·(1/3) = 2, so the filter
+    # centres are columns 2, 4 and rows 3, 5 (1-based). With σ² → 0 the glimpse is
+    # [[x(3,2), x(3,4)], [x(5,2), x(5,4)]] for x(row, column) = 10·row + column.
+    rows = torch.arange(1, 8, dtype=torch.float64)[:, None]
+    columns = torch.arange(1, 6, dtype=torch.float64)[None, :]
+    image = (10 * rows + columns).view(1, 1, 7, 5)
+    params = att.attention_params(raw(log_sigma2=-20.0, log_delta=math.log(1 / 3)), height=7, width=5, n=2)
+    fx, fy = att.filterbanks(params, 2, 7, 5)
+    assert fx.shape == (1, 2, 5) and fy.shape == (1, 2, 7)
+    glimpse = att.read_glimpse(image, fx, fy, params.gamma)
+    assert torch.allclose(glimpse[0, 0], torch.tensor([[32.0, 34.0], [52.0, 54.0]], dtype=torch.float64))
+
+
+def test_non_square_filterbank_values_match_eq_25_by_hand():
+    # A=5 wide, B=7 high, N=2, g̃X=0.5, g̃Y=−0.5, δ̃=1, σ²=1: gX = 4.5, gY = 2, δ = 6, so the
+    # column filters sit at 1.5 and 7.5 and the row filters at −1 and 5.
+    params = att.attention_params(raw(gx=0.5, gy=-0.5), height=7, width=5, n=2)
+    fx, fy = att.filterbanks(params, 2, 7, 5)
+
+    def row(centre: float, size: int) -> list[float]:
+        weights = [math.exp(-((a - centre) ** 2) / 2) for a in range(1, size + 1)]
+        return [w / sum(weights) for w in weights]
+
+    assert fx[0].tolist() == [pytest.approx(row(1.5, 5), rel=1e-12), pytest.approx(row(7.5, 5), rel=1e-12)]
+    assert fy[0].tolist() == [pytest.approx(row(-1.0, 7), rel=1e-12), pytest.approx(row(5.0, 7), rel=1e-12)]

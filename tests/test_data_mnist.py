@@ -6,6 +6,7 @@ import torch
 
 from drawstudio.data.mnist import FASHION_MNIST, MNIST, find_idx_files, load_idx_dataset
 from drawstudio.errors import DataError
+from required_files import require_files
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -126,8 +127,11 @@ def test_single_image_cannot_be_split(tmp_path, write_mnist_split):
         load_idx_dataset(MNIST, tmp_path)
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
 def test_fashion_mnist_found_in_debian_package_without_configuration(no_default_data):
+    # scripts/ensure-data installs the package; CI must have it
+    require_files(DEBIAN_FASHION, tuple(f"{split}-{kind}-idx{dims}-ubyte.gz" for split in ("train", "t10k")
+                                        for kind, dims in (("images", 3), ("labels", 1))),
+                  "file of the Debian package dataset-fashion-mnist")
     data = load_idx_dataset(FASHION_MNIST)
     assert data.source == str(DEBIAN_FASHION)
     assert (len(data.train), len(data.test), data.notes) == (60000, 10000, [])

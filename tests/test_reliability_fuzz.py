@@ -26,7 +26,8 @@ from drawstudio.train.trainer import Trainer
 
 # A generous per-example deadline catches a loader that spins; the thread timeout ends the
 # whole run if one blocks where Python cannot interrupt it (inside torch's C++ reader).
-FUZZ = settings(max_examples=150, deadline=timedelta(seconds=10),
+# print_blob: a failure prints the @reproduce_failure line that replays its random example.
+FUZZ = settings(max_examples=150, deadline=timedelta(seconds=10), print_blob=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 pytestmark = pytest.mark.timeout(240, method="thread")
 
@@ -50,14 +51,17 @@ class Target:
         self.real = ckpt.save_checkpoint(directory, self.state).read_bytes()
         self.path = directory / "fuzzed.pt"
 
-    def only_checkpoint_errors(self, content: bytes) -> None:
-        """Load `content` as resuming would; the only failure allowed is a one-line CheckpointError."""
+    def only_checkpoint_errors(self, content: bytes) -> bool:
+        """Load `content` as resuming would; the only failure allowed is a one-line CheckpointError.
+        True when it was accepted."""
         self.path.write_bytes(content)
         try:
             state = ckpt.load_checkpoint(self.path)
             self.trainer.load_state(self.path, state)
         except CheckpointError as error:
             assert str(self.path) in str(error) and "\n" not in str(error)
+            return False
+        return True
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +112,16 @@ def test_the_rebuilt_zip_is_still_a_loadable_checkpoint(target):
 @FUZZ
 @given(prefix=PREFIXES, content=st.binary(max_size=4096))
 def test_random_bytes_raise_only_checkpoint_error(target, prefix, content):
-    target.only_checkpoint_errors(prefix + content)
+    assert not target.only_checkpoint_errors(prefix + content), "random bytes were accepted as a checkpoint"
 
 
 @FUZZ
 @given(edits=EDITS, cut=st.integers(0, 2**32))
 def test_truncated_or_flipped_checkpoint_raises_only_checkpoint_error(target, edits, cut):
-    target.only_checkpoint_errors(apply_edits(target.real, edits, cut))
+    content = apply_edits(target.real, edits, cut)
+    accepted = target.only_checkpoint_errors(content)
+    if len(content) < len(target.real):  # a cut zip has lost its central directory
+        assert not accepted, "a truncated checkpoint was accepted"
 
 
 @FUZZ
@@ -185,11 +192,18 @@ NUMBERS = (st.text("0123456789", min_size=1, max_size=6000) | st.sampled_from(
 
 
 def only_config_errors(path: Path, content: bytes) -> None:
+    """Load `content` as a config file: it is refused with a one-line ConfigError naming the file,
+    or it is a JSON object of known fields whose every value the loaded config holds."""
     path.write_bytes(content)
     try:
-        RunConfig.load(path)
+        config = RunConfig.load(path)
     except ConfigError as error:
         assert str(path) in str(error) and "\n" not in str(error)
+        return
+    loaded = config.to_dict()
+    for section, entries in json.loads(content).items():
+        for name, value in entries.items():
+            assert loaded[section][name] == value, (section, name, value)
 
 
 @FUZZ

@@ -23,7 +23,8 @@ from drawstudio.train.metrics import parse_lines, read_metrics
 
 HOOKS = Path(__file__).parent / "reliability_hooks"  # its sitecustomize.py can slow checkpoint writes down
 AUTOSAVE = 0.25  # seconds: a checkpoint every few steps, so that kills often land near or in a write
-WRITE_PAUSE = 0.2  # seconds each checkpoint write stays half-done, the window the in-write kills aim at
+WRITE_PAUSE = 0.5  # seconds each checkpoint write stays half-done, the window the in-write kills aim at
+# (wide, so that a busy machine that is slow to poll still lands the kill inside it)
 CHAINS = 2  # runs killed side by side (one process each, one thread per process: the machine has 2 cores)
 FINAL_STEPS_AHEAD = 20  # the last restart trains this far past the newest checkpoint, then finishes
 # each chain's kills, in turn: inside a checkpoint write, at a random moment of training, at a

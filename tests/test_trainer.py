@@ -1,6 +1,7 @@
 """The trainer on the real MNIST files: learning, schedule changes, checkpoints, exact resume."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -216,3 +217,56 @@ def test_evaluation_of_fewer_images_uses_the_subset_and_says_so(small_config):
     assert f"random {total // 4} of the {total} test images" in part["subset"]
     assert part == {**trainer.evaluate("test", max_images=total // 4, log=False), "seconds": part["seconds"]}
     assert "subset" not in trainer.evaluate("test", log=False)
+
+
+def test_importance_weighted_bound_of_each_image_uses_only_that_image_s_samples(small_config, monkeypatch):
+    from drawstudio.train import trainer as trainer_module
+
+    # a dark starting canvas (σ(−4) ≈ 0.02) makes a blank image cheap and an all-ink one dear
+    small_config.model = ModelConfig(T=2, enc_size=16, dec_size=16, z_size=4, canvas_init=-4.0)
+    trainer = Trainer(small_config, None)
+    seen = []
+    original = trainer_module.fused_forward
+
+    def recording_forward(model, x, labels, noise, importance):
+        out = original(model, x, labels, noise, importance=importance)
+        seen.append((x, out))
+        return out
+
+    monkeypatch.setattr(trainer_module, "fused_forward", recording_forward)
+    images = trainer.eval_set("test").images[:3].clone()
+    images[1], images[2] = 0.0, 1.0
+    k = 5
+    bound, _, _, iw = trainer._bounds(images, None, k, torch.Generator().manual_seed(0))
+    (repeated, out), = seen
+    assert repeated.shape[0] == 3 * k
+    for b in range(3):
+        # the samples of image b are found by their pixels, whatever order the trainer stacks them in
+        mine = [i for i in range(3 * k) if torch.equal(repeated[i], images[b])]
+        assert len(mine) == k
+        log_w = -(out.recon[mine] + out.log_ratio[mine]).double()  # log p(x, z_k) / q(z_k | x)
+        by_hand = -math.log(sum(math.exp(w - log_w.max().item()) for w in log_w.tolist()) / k) - log_w.max().item()
+        assert iw[b].item() == pytest.approx(by_hand, rel=1e-5)
+        assert bound[b].item() == pytest.approx(out.loss[mine].double().mean().item(), rel=1e-5)
+    assert bound[1].item() + 100 < bound[0].item() < bound[2].item() - 100  # so grouping matters
+
+
+@pytest.mark.parametrize("clip", [0.05, 0.0], ids=["clipped", "clipping-off"])
+def test_gradient_reaching_the_optimiser_has_at_most_the_clip_norm(small_config, clip):
+    small_config.model = ModelConfig(T=2, enc_size=16, dec_size=16, z_size=4)
+    small_config.train.grad_clip = clip
+    trainer = Trainer(small_config, None)
+    params = trainer.optimizer.param_groups[0]["params"]
+    norms = []
+    step = trainer.optimizer.step
+
+    def measuring_step(*args, **kwargs):
+        norms.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = measuring_step
+    record = trainer.train_step()
+    assert record is not None and len(norms) == 1
+    before = record["grad_norm"]  # the record keeps the norm before clipping
+    assert before > 1.0  # an untrained model's gradient: far above the clip
+    assert norms[0].item() == pytest.approx(clip if clip else before, rel=1e-4)

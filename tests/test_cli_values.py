@@ -1,0 +1,137 @@
+"""What the CLI's options do to the numbers: logging averages, the plain model, the canvas,
+where settings come from (defaults < --config < --preset < flags), the class a conditional
+sample draws, and which split and bound `eval` reports."""
+
+import json
+
+import pytest
+import torch
+
+from drawstudio.presets import PRESETS
+from drawstudio.train import checkpoint as ckpt
+from drawstudio.train.metrics import read_metrics
+from drawstudio.train.runs import open_run
+
+TINY_BINARIZED = ("--T", "2", "--hidden", "16", "--z", "4", "--batch-size", "8", "--eval-every", "0", "--quiet")
+
+
+def train_records(run):
+    return [r for r in read_metrics(run / "metrics.jsonl") if r["kind"] == "train"]
+
+
+def stored_config(run):
+    return json.loads((run / "config.json").read_text())
+
+
+def test_log_every_records_the_mean_of_the_steps_since_the_last_record(tmp_path, tiny_train_argv, run_cli):
+    assert run_cli(*tiny_train_argv(tmp_path / "each", "--steps", "5", "--log-every", "1"))[0] == 0
+    assert run_cli(*tiny_train_argv(tmp_path / "every3", "--steps", "5", "--log-every", "3"))[0] == 0
+    each = train_records(tmp_path / "each")
+    grouped = train_records(tmp_path / "every3")
+    assert [r["step"] for r in each] == [1, 2, 3, 4, 5]
+    assert [r["step"] for r in grouped] == [3, 5]  # and the last step, however the count falls
+    for record, steps in zip(grouped, ([1, 2, 3], [4, 5])):
+        for key in ("loss", "recon", "kl", "grad_norm"):
+            mean = sum(each[s - 1][key] for s in steps) / len(steps)
+            assert record[key] == pytest.approx(mean, rel=1e-5), (record["step"], key)
+
+
+def test_plain_and_fused_models_train_to_the_same_losses_from_the_same_seed(tmp_path, tiny_train_argv, run_cli):
+    assert run_cli(*tiny_train_argv(tmp_path / "fused", "--steps", "3", "--log-every", "1"))[0] == 0
+    assert run_cli(*tiny_train_argv(tmp_path / "plain", "--steps", "3", "--log-every", "1", "--plain"))[0] == 0
+    assert stored_config(tmp_path / "plain")["train"]["fused"] is False
+    assert stored_config(tmp_path / "fused")["train"]["fused"] is True
+    fused, plain = train_records(tmp_path / "fused"), train_records(tmp_path / "plain")
+    assert [r["loss"] for r in plain] == pytest.approx([r["loss"] for r in fused], rel=1e-4)
+    assert fused[0]["loss"] != fused[2]["loss"]  # the steps trained: equal losses are not a constant
+
+
+def test_canvas_init_sets_the_starting_canvas_the_model_draws_on(tmp_path, tiny_train_argv, run_cli):
+    run = tmp_path / "run"
+    assert run_cli(*tiny_train_argv(run, "--steps", "1", "--canvas-init", "-2.5"))[0] == 0
+    assert stored_config(run)["model"]["canvas_init"] == -2.5
+    state = ckpt.load_checkpoint(ckpt.list_checkpoints(run)[0])
+    canvas0 = state["model"]["canvas0"]
+    assert canvas0.shape == (1, 28, 28) and torch.all(canvas0 == -2.5)  # not learned without --learn-canvas
+
+
+def test_presets_lists_every_preset_with_its_source(run_cli, capsys):
+    from drawstudio.cli import main
+
+    capsys.readouterr()
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [f"{name}: {preset['source']}" for name, preset in PRESETS.items()]
+
+
+def test_settings_come_from_defaults_then_config_then_preset_then_flags(tmp_path, shared_data, run_cli):
+    config = tmp_path / "start.json"
+    config.write_text(json.dumps({"model": {"read_n": 3, "write_n": 2, "z_size": 7},
+                                  "train": {"lr": 0.002, "seed": 11}}))
+    run = tmp_path / "run"
+    code, stderr = run_cli("train", "--run", run, "--config", config, "--preset", "mnist-attention",
+                           "--data-dir", shared_data / "binarized_mnist", "--steps", "1", "--lr", "0.003",
+                           *TINY_BINARIZED)
+    assert code == 0, stderr
+    stored = stored_config(run)
+    preset = PRESETS["mnist-attention"]
+    assert stored["model"]["read_n"] == preset["model"]["read_n"] == 2  # the preset over the config file
+    assert stored["model"]["write_n"] == preset["model"]["write_n"] == 5
+    assert stored["train"]["dataset"] == "binarized-mnist" and stored["train"]["binarize"] == "none"
+    assert (stored["model"]["T"], stored["model"]["enc_size"], stored["model"]["z_size"]) == (2, 16, 4)  # flags
+    assert stored["train"]["lr"] == 0.003  # a flag over the config file
+    assert stored["train"]["seed"] == 11  # the config file over the default
+
+
+def test_a_config_file_alone_gives_the_run_its_values(tmp_path, tiny_train_argv, run_cli):
+    config = tmp_path / "start.json"
+    config.write_text(json.dumps({"model": {"read_n": 3, "canvas_init": -1.0}, "train": {"grad_clip": 2.5}}))
+    run = tmp_path / "run"
+    assert run_cli(*tiny_train_argv(run, "--steps", "1", "--config", str(config)))[0] == 0
+    stored = stored_config(run)
+    assert (stored["model"]["read_n"], stored["model"]["canvas_init"], stored["train"]["grad_clip"]) == (3, -1.0, 2.5)
+
+
+def test_sample_label_draws_that_class_and_another_label_draws_differently(tmp_path, tiny_train_argv, run_cli,
+                                                                           monkeypatch):
+    from drawstudio.model.draw import Draw
+
+    run = tmp_path / "run"
+    assert run_cli(*tiny_train_argv(run, "--steps", "1", "--conditional"))[0] == 0
+    asked = []
+    drawn = []
+    generate = Draw.generate
+
+    def recording_generate(self, n, labels=None, noise=None):
+        asked.append(None if labels is None else labels.tolist())
+        canvases, attention = generate(self, n, labels, noise)
+        drawn.append(canvases)
+        return canvases, attention
+
+    monkeypatch.setattr(Draw, "generate", recording_generate)
+    for label in ("3", "5"):
+        code, stderr = run_cli("sample", "--run", run, "--n", "4", "--label", label, "--png", tmp_path / f"{label}.png",
+                               "--gif", tmp_path / f"{label}.gif")
+        assert code == 0, stderr
+    assert run_cli("sample", "--run", run, "--n", "12", "--png", tmp_path / "all.png",
+                   "--gif", tmp_path / "all.gif")[0] == 0
+    assert asked == [[3] * 4, [5] * 4, [k % 10 for k in range(12)]]
+    assert not torch.equal(drawn[0], drawn[1])  # same seed and noise: only the class differs
+
+
+def test_eval_reports_the_split_and_the_iw_bound_it_was_asked_for(tmp_path, shared_data, run_cli, capsys):
+    run = tmp_path / "run"
+    assert run_cli("train", "--run", run, "--dataset", "binarized-mnist", "--data-dir",
+                   shared_data / "binarized_mnist", "--steps", "2", *TINY_BINARIZED)[0] == 0
+    from drawstudio.cli import main
+
+    capsys.readouterr()
+    assert main(["eval", "--run", str(run), "--split", "valid", "--iw-samples", "3", "--max-images", "40",
+                 "--json"]) == 0
+    reported = json.loads(capsys.readouterr().out)
+    direct = open_run(run).evaluate("valid", 40, iw_samples=3, log=False)
+    assert (reported["split"], reported["images"], reported["iw_samples"]) == ("valid", 40, 3)
+    for key in ("nll", "recon", "kl", "iw_nll"):
+        assert reported[key] == pytest.approx(direct[key], rel=1e-6), key
+    test_split = open_run(run).evaluate("test", 40, iw_samples=3, log=False)
+    assert reported["nll"] != pytest.approx(test_split["nll"], rel=1e-6)  # another split's images
