@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     classifier = commands.add_parser("classifier", help="train the run's classifier (for class consistency)")
     classifier.add_argument("--run", "--run-dir", dest="run", required=True, type=Path)
-    classifier.add_argument("--steps", type=int, default=1500)
+    classifier.add_argument("--steps", type=int, help="training steps (default 1500)")
     classifier.add_argument("--device")
     classifier.add_argument("--data-dir")
 
@@ -409,7 +409,7 @@ def cmd_classifier(args: argparse.Namespace) -> int:
     from drawstudio.classifier import save_classifier, train_classifier
     from drawstudio.train.runs import open_run
 
-    if args.steps < 1:
+    if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps {args.steps} must be at least 1")
     trainer = open_run(args.run, device=args.device, data_dir=args.data_dir)
     if not trainer.data.num_classes:
