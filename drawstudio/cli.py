@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from drawstudio.config import BINARIZE_MODES, RunConfig
-from drawstudio.errors import ConfigError, DrawStudioError, NonFiniteError
+from drawstudio.errors import ConfigError, DrawStudioError, NonFiniteError, RunDirError
+from drawstudio.usage import EXIT_USAGE, OneLineParser
 
-EXIT_ERROR, EXIT_USAGE, EXIT_NONFINITE = 1, 2, 3
+EXIT_ERROR, EXIT_NONFINITE = 1, 3
 
 # flag → (section, field); flags left unset keep the preset's / the run's value
 MODEL_FLAGS = {
@@ -39,7 +40,7 @@ SCHEDULE_FIELDS = {"lr": "lr", "lr_decay": "decay", "decay_every": "every"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="drawstudio", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="drawstudio", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a run (re-running resumes it)")
@@ -122,13 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("presets", help="list the paper's experiment presets")
 
-    gui = commands.add_parser("gui", help="open the studio")
-    gui.add_argument("studio_args", nargs=argparse.REMAINDER)
+    # the studio parses its own options (`drawstudio gui --help` lists them)
+    commands.add_parser("gui", help="open the studio (its options: drawstudio gui --help)", add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "gui":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if args.command == "train":
             return cmd_train(args)
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "gui":
             from drawstudio.studio.app import main as studio_main
 
-            return studio_main(args.studio_args)
+            return studio_main(rest, prog="drawstudio gui")
     except NonFiniteError as error:
         print(f"drawstudio: error: {error}", file=sys.stderr)
         return EXIT_NONFINITE
@@ -345,6 +349,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.iw_samples < 1:
         raise ConfigError(f"--iw-samples {args.iw_samples} must be at least 1")
+    if args.max_images is not None and args.max_images < 1:
+        raise ConfigError(f"--max-images {args.max_images} must be at least 1")
     trainer = open_run(args.run, device=args.device, data_dir=args.data_dir)
     _warn_skipped(trainer)
     result = trainer.evaluate(args.split, args.max_images, iw_samples=args.iw_samples, log=False)
@@ -397,10 +403,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out_dir = args.run / "samples"
     gif = args.gif or out_dir / f"step-{trainer.step}.gif"
     png = args.png or out_dir / f"step-{trainer.step}.png"
-    for path in (gif, png):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_gif(steps, gif)
-    save_png(steps[-1], png)
+    try:
+        for path in (gif, png):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        save_gif(steps, gif)
+        save_png(steps[-1], png)
+    except OSError as error:
+        raise RunDirError(f"{error.filename or gif}: cannot write the samples ({error.strerror or error})") from None
     print(f"wrote {gif} ({model.config.T} frames) and {png}")
     return 0
 
