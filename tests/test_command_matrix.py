@@ -1,109 +1,22 @@
 """Every verb of `drawstudio` on every kind of run, in the orders a user might type them: each
 ends with its result (checked) or a one-line error with exit 1 or 2, never a traceback.
 
-The runs are tiny (T=2, 8 hidden units, 2 steps) on tiny synthetic datasets built here, one
-template run per kind, copied for each case so that no case sees another's leftovers.
+The runs are tiny (T=2, 8 hidden units, 2 steps) on tiny synthetic datasets (tests/run_kinds.py),
+one template run per kind, copied for each case so that no case sees another's leftovers.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import shutil
-import struct
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
+from run_kinds import KINDS, Kind, train_argv
 
 from drawstudio.cli import main
-
-TINY = ("--T", "2", "--hidden", "8", "--z", "4", "--batch-size", "8", "--eval-every", "0", "--steps", "2", "--quiet")
-COLOUR = ("--channels", "3", "--height", "8", "--width", "8", "--likelihood", "logistic", "--binarize", "none")
-
-
-@dataclass(frozen=True)
-class Kind:
-    flags: tuple[str, ...]  # what `train` needs besides TINY; {data} is the synthetic data root
-    conditional: bool = False
-    labelled: bool = True
-    test_images: int = 20
-    valid_images: int = 0
-
-
-KINDS = {
-    "unconditional": Kind(("--dataset", "mnist", "--data-dir", "{data}/mnist")),
-    "conditional": Kind(("--dataset", "mnist", "--data-dir", "{data}/mnist", "--conditional"), conditional=True),
-    "no-attention": Kind(("--dataset", "mnist", "--data-dir", "{data}/mnist", "--no-attention")),
-    "colour-classes": Kind(("--dataset", "{data}/colour-classes", "--conditional", *COLOUR), conditional=True,
-                           test_images=3),
-    "colour-flat": Kind(("--dataset", "{data}/colour-flat", *COLOUR), labelled=False, test_images=3),
-    "two-digit": Kind(("--dataset", "two-digit-mnist", "--data-dir", "{data}/mnist", "--height", "60", "--width", "60"),
-                      labelled=False),
-    "binarized": Kind(("--dataset", "binarized-mnist", "--data-dir", "{data}/binarized"), labelled=False,
-                      test_images=10, valid_images=10),
-    "one-split": Kind(("--dataset", "mnist", "--data-dir", "{data}/t10k-only"), test_images=10),
-}
-
-
-def _idx(path: Path, array: np.ndarray) -> None:
-    array = np.ascontiguousarray(array, np.uint8)
-    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(header + array.tobytes(), mtime=0))
-
-
-def _mnist_split(directory: Path, prefix: str, n: int, rng: np.random.Generator) -> None:
-    _idx(directory / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
-    _idx(directory / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
-
-
-def _colour_images(directory: Path, classes: bool, rng: np.random.Generator) -> None:
-    for i in range(30):
-        path = directory / (f"class{i % 2}" if classes else "") / f"{i}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (8, 8, 3)).astype(np.uint8)).save(path)
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    """MNIST-like IDX (60 train, 20 test), t10k files only (60: 10 held out), binarized
-    MNIST (40/10/10), colour PNG folders with and without class subfolders."""
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    _mnist_split(root / "mnist", "train", 60, rng)
-    _mnist_split(root / "mnist", "t10k", 20, rng)
-    _mnist_split(root / "t10k-only", "t10k", 60, rng)
-    (root / "binarized").mkdir()
-    np.savez(root / "binarized" / "mnist_binarized.npz",
-             **{f"X_{split}": (rng.random((n, 784)) > 0.5).astype(np.float32)
-                for split, n in (("train", 40), ("valid", 10), ("test", 10))})
-    _colour_images(root / "colour-classes", True, rng)
-    _colour_images(root / "colour-flat", False, rng)
-    return root
-
-
-def train_argv(kind: str, data_root: Path, run: Path) -> list[str]:
-    return ["train", "--run", str(run), *(f.format(data=data_root) for f in KINDS[kind].flags), *TINY]
-
-
-@pytest.fixture(scope="module")
-def templates(data_root, tmp_path_factory):
-    """template(kind) -> a trained 2-step run of that kind (built once, never modified)."""
-    built: dict[str, Path] = {}
-
-    def template(kind: str) -> Path:
-        if kind not in built:
-            run = tmp_path_factory.mktemp(kind) / "run"
-            assert main(train_argv(kind, data_root, run)) == 0
-            built[kind] = run
-        return built[kind]
-
-    return template
-
 
 @pytest.fixture(autouse=True)
 def quick_classifier(monkeypatch):
@@ -231,17 +144,17 @@ VERBS = {
 
 @pytest.mark.parametrize("verb", VERBS)
 @pytest.mark.parametrize("kind_name", KINDS)
-def test_every_verb_on_every_kind_of_run_ends_in_its_result_or_one_error_line(kind_name, verb, templates, tmp_path,
+def test_every_verb_on_every_kind_of_run_ends_in_its_result_or_one_error_line(kind_name, verb, run_kind_template, tmp_path,
                                                                             invoke):
-    run = Path(shutil.copytree(templates(kind_name), tmp_path / "run"))
+    run = Path(shutil.copytree(run_kind_template(kind_name), tmp_path / "run"))
     argv, check = VERBS[verb]
     code, out, err = invoke(argv[0], "--run", run, *argv[1:])
     check(KINDS[kind_name], run, code, out, err)
 
 
 @pytest.mark.parametrize("kind_name", ["conditional", "colour-classes"])
-def test_eval_before_classifier_trains_it_and_later_evals_reuse_it(kind_name, templates, tmp_path, invoke):
-    run = Path(shutil.copytree(templates(kind_name), tmp_path / "run"))
+def test_eval_before_classifier_trains_it_and_later_evals_reuse_it(kind_name, run_kind_template, tmp_path, invoke):
+    run = Path(shutil.copytree(run_kind_template(kind_name), tmp_path / "run"))
     code, out, err = invoke("eval", "--run", run, "--json", "--iw-samples", "2")
     first = _check_eval_json(out, KINDS[kind_name])["class_consistency"]
     assert code == 0 and "no classifier yet" in err and (run / "classifier.pt").is_file()
@@ -257,10 +170,10 @@ def test_commands_before_any_training_say_there_is_no_run(verb, tmp_path, invoke
     assert code == 1 and "no such run directory" in err
 
 
-def test_a_run_killed_before_its_first_checkpoint_refuses_eval_then_resumes(templates, tmp_path, invoke):
+def test_a_run_killed_before_its_first_checkpoint_refuses_eval_then_resumes(run_kind_template, tmp_path, invoke):
     run = tmp_path / "run"
     run.mkdir()
-    shutil.copy(templates("unconditional") / "config.json", run / "config.json")
+    shutil.copy(run_kind_template("unconditional") / "config.json", run / "config.json")
     for verb in ("eval", "sample", "classifier"):
         code, _, err = invoke(verb, "--run", run)
         assert code == 1 and "no checkpoint yet" in err
@@ -269,13 +182,13 @@ def test_a_run_killed_before_its_first_checkpoint_refuses_eval_then_resumes(temp
     assert code == 0 and _check_eval_json(out, KINDS["unconditional"])["checkpoint"] == "step-000000002.pt"
 
 
-def test_conditional_on_a_dataset_without_labels_is_refused(data_root, tmp_path, invoke):
-    code, _, err = invoke(*train_argv("colour-flat", data_root, tmp_path / "run"), "--conditional")
+def test_conditional_on_a_dataset_without_labels_is_refused(run_kind_data, tmp_path, invoke):
+    code, _, err = invoke(*train_argv("colour-flat", run_kind_data, tmp_path / "run"), "--conditional")
     assert code == 1 and "has no class labels" in err and not (tmp_path / "run").exists()
 
 
-def test_samples_to_an_unwritable_place_are_one_error_line(templates, tmp_path, invoke):
-    run = Path(shutil.copytree(templates("unconditional"), tmp_path / "run"))
+def test_samples_to_an_unwritable_place_are_one_error_line(run_kind_template, tmp_path, invoke):
+    run = Path(shutil.copytree(run_kind_template("unconditional"), tmp_path / "run"))
     (tmp_path / "a-file").write_text("not a folder")
     code, _, err = invoke("sample", "--run", run, "--n", "1", "--png", tmp_path / "a-file" / "grid.png")
     assert code == 1 and "cannot write the samples" in err
