@@ -18,11 +18,12 @@ from torch import Tensor, nn
 
 from drawstudio.atomic import atomic_write
 from drawstudio.errors import CheckpointError
+from drawstudio.settings_help import CLASSIFIER_STEPS
 from drawstudio.train.checkpoint import load_file
 
 FILE_NAME = "classifier.pt"
 FORMAT = "drawstudio-classifier"
-DEFAULT_STEPS = 1500  # read at call time, so tests can shorten every path that trains one
+DEFAULT_STEPS = CLASSIFIER_STEPS  # read at call time, so tests can shorten every path that trains one
 
 
 class Classifier(nn.Module):

@@ -130,7 +130,8 @@ VERBS = {
     "eval": (("eval",), _eval_text),
     "eval --split valid": (("eval", "--json", "--split", "valid"), _eval_valid),
     "eval --iw-samples": (("eval", "--json", "--iw-samples", "2"), _eval_iw),
-    "eval --max-images --split train": (("eval", "--json", "--split", "train", "--max-images", "3"), _eval_train_subset),
+    "eval --max-images --split train": (("eval", "--json", "--split", "train", "--max-images", "3"),
+                                        _eval_train_subset),
     "eval --max-images 0": (("eval", "--max-images", "0"), _eval_no_images),
     "sample": (("sample", "--n", "3"), _sample),
     "sample --label": (("sample", "--n", "2", "--label", "1"), _sample_label),
@@ -144,8 +145,8 @@ VERBS = {
 
 @pytest.mark.parametrize("verb", VERBS)
 @pytest.mark.parametrize("kind_name", KINDS)
-def test_every_verb_on_every_kind_of_run_ends_in_its_result_or_one_error_line(kind_name, verb, run_kind_template, tmp_path,
-                                                                            invoke):
+def test_every_verb_on_every_kind_of_run_ends_in_its_result_or_one_error_line(kind_name, verb, run_kind_template,
+                                                                            tmp_path, invoke):
     run = Path(shutil.copytree(run_kind_template(kind_name), tmp_path / "run"))
     argv, check = VERBS[verb]
     code, out, err = invoke(argv[0], "--run", run, *argv[1:])
@@ -195,7 +196,7 @@ def test_samples_to_an_unwritable_place_are_one_error_line(run_kind_template, tm
 
 
 @pytest.mark.parametrize("argv, code, words", [
-    ((), 2, "required: command"),
+    ((), 2, "required: COMMAND"),
     (("eval",), 2, "--run"),
     (("train", "--run", "x", "--bogus"), 2, "unrecognized arguments: --bogus"),
     (("bench", "--batch-sizes", "x"), 1, "comma-separated integers"),

@@ -27,6 +27,7 @@ from drawstudio.data import DatasetInfo, available_datasets, load_dataset, onlin
 from drawstudio.data.two_digit import CANVAS, NAME as TWO_DIGIT
 from drawstudio.errors import DrawStudioError
 from drawstudio.presets import PRESETS, apply_preset
+from drawstudio.settings_help import help_for
 from drawstudio.studio.lr_pane import ScientificSpinBox
 
 PREFERRED_DATASETS = ("fashion-mnist", "mnist", "binarized-mnist")
@@ -221,6 +222,8 @@ class RunSetupDialog(QDialog):
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
 
+        for field, widget in self.setting_widgets().items():
+            widget.setToolTip(help_for(field))
         for widget in (self.attention, self.conditional):
             widget.toggled.connect(self._validate)
         for combo in (self.channels, self.likelihood, self.binarize, self.device):
@@ -234,6 +237,12 @@ class RunSetupDialog(QDialog):
                 self._scan(dataset)
         if check_online:
             self._in_background(lambda: self._worker.online.emit(online()))
+
+    def setting_widgets(self) -> dict[str, QWidget]:
+        """The widget that sets each config field (its tooltip is the field's help)."""
+        return {**self.ints, "attention": self.attention, "num_classes": self.conditional, "channels": self.channels,
+                "likelihood": self.likelihood, "lr": self.lr, "lr_decay": self.lr_decay, "binarize": self.binarize,
+                "device": self.device, "data_dir": self.data_dir, "dataset": self.dataset}
 
     def _int_field(self, grid: QGridLayout, index: int, name: str, label: str, low: int, high: int,
                    value: int) -> None:
