@@ -18,13 +18,14 @@ from typing import Any, NoReturn
 from drawstudio.cli_parser import MODEL_FLAGS, TRAIN_FLAGS, build_parser
 from drawstudio.config import RunConfig
 from drawstudio.errors import ConfigError, DrawStudioError, NonFiniteError, RunDirError
+from drawstudio.settings_help import TENSORBOARD_DIR
 from drawstudio.usage import EXIT_USAGE
 
 EXIT_ERROR, EXIT_NONFINITE = 1, 3
 
 # on an existing run these may change; the rest of its config is fixed at creation
 RESUMABLE = {"steps", "device", "threads", "data_dir", "eval_every", "eval_images", "autosave_seconds",
-             "log_every", "compile", "amp", "fused"}
+             "log_every", "compile", "amp", "fused", "tensorboard"}
 SCHEDULE_FIELDS = {"lr": "lr", "lr_decay": "decay", "decay_every": "every"}
 
 
@@ -84,6 +85,10 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
             train[flag] = True
     if args.plain:
         train["fused"] = False
+    if args.tensorboard is not None:  # a folder named here is taken from where the command runs
+        train["tensorboard"] = str(Path(args.tensorboard).resolve()) if args.tensorboard else TENSORBOARD_DIR
+    if args.no_tensorboard:
+        train["tensorboard"] = None
     return model, train
 
 
@@ -157,6 +162,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not (args.dataset or args.config or args.preset):
             raise ConfigError("--dataset is required for a new run")
         config, schedule_change = new_run_config(args, model, train), {}
+    if config.train.tensorboard is not None:
+        from drawstudio.tensorboard_log import require
+
+        require(", or train on without it: --no-tensorboard")
     dist = init_from_environment(config.train.device, config.train.batch_size)
     try:
         data = None
@@ -170,9 +179,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(config, args.run, data=data, dist=dist, download=args.download)
         if schedule_change:
             trainer.change_schedule(**schedule_change)
-        return _train_loop(trainer, quiet=args.quiet or not dist.is_writer)
+        board = _tensorboard(trainer)
+        try:
+            return _train_loop(trainer, quiet=args.quiet or not dist.is_writer)
+        finally:
+            if board is not None:
+                board.close()
     finally:
         shutdown()
+
+
+def _tensorboard(trainer: Any) -> Any:
+    from drawstudio.tensorboard_log import attach
+
+    try:
+        return attach(trainer)
+    except DrawStudioError:
+        trainer.close()
+        raise
 
 
 def _train_loop(trainer: Any, quiet: bool) -> int:

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS
-from drawstudio.settings_help import CLASSIFIER_STEPS, SETTINGS, default_words, help_for
+from drawstudio.settings_help import CLASSIFIER_STEPS, SETTINGS, TENSORBOARD_DIR, default_words, help_for
 from drawstudio.usage import OneLineParser
 from drawstudio.version import version
 
@@ -139,6 +139,12 @@ def add_train_output(group: argparse._ArgumentGroup) -> None:
     _setting(group, "--autosave", "autosave_seconds", type=float, metavar="SECONDS")
     _setting(group, "--log-every", "log_every", type=int, metavar="N")
     group.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
+    board = group.add_mutually_exclusive_group()
+    board.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
+                       help=f"{SETTINGS['tensorboard'][0]} (without DIR: RUN/{TENSORBOARD_DIR}; "
+                            "needs the tensorboard package; default: none)")
+    board.add_argument("--no-tensorboard", action="store_true",
+                       help="stop writing the TensorBoard logs an existing run was writing (default: off)")
 
 
 # ---- the verbs that use a trained run ------------------------------------------------------

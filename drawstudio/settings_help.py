@@ -8,6 +8,7 @@ from typing import Any
 
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, TrainConfig
 
+TENSORBOARD_DIR = "tensorboard"  # the TensorBoard log folder inside a run when none is named
 CLASSIFIER_STEPS = 1500  # training steps of a run's classifier (`drawstudio classifier`, or eval training one)
 
 # config field → (what it means, the unit of its value; "" when it has none)
@@ -53,6 +54,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "compile": ("torch.compile the drawing step (worth it on a GPU; seconds of compiling per shape)", ""),
     "amp": ("bf16 autocast for the matrix products (GPU)", ""),
     "fused": ("the fused fast path; off runs the plain reference code (same numbers, slower)", ""),
+    "tensorboard": ("write TensorBoard logs (scalars, KL per drawing step, image grids at each test) to this folder; "
+                    "a relative one is inside the run directory", ""),
 }
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for cls in (ModelConfig, TrainConfig) for f in dataclasses.fields(cls)}

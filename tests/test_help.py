@@ -52,6 +52,7 @@ def test_a_setting_flag_says_what_the_config_field_means_and_its_default():
     for flag, field in {**MODEL_FLAGS, **TRAIN_FLAGS}.items():
         if flag != "dataset":  # a new run must name it, so its help says so instead of a default
             assert by_dest[flag].help == help_for(field)
+    assert by_dest["tensorboard"].help.startswith(SETTINGS["tensorboard"][0])
     assert help_for("T") == f"{SETTINGS['T'][0]} (default: 64 steps)"
     assert default_words("log_every") == "1 step" and default_words("lr") == "0.001"
     assert default_words("compile") == "off" and default_words("data_dir") == "none"
