@@ -18,10 +18,12 @@ from torch import Tensor, nn
 
 from drawstudio.atomic import atomic_write
 from drawstudio.errors import CheckpointError
+from drawstudio.settings_help import CLASSIFIER_STEPS
 from drawstudio.train.checkpoint import load_file
 
 FILE_NAME = "classifier.pt"
 FORMAT = "drawstudio-classifier"
+DEFAULT_STEPS = CLASSIFIER_STEPS  # read at call time, so tests can shorten every path that trains one
 
 
 class Classifier(nn.Module):
@@ -40,9 +42,17 @@ class Classifier(nn.Module):
 
 
 def train_classifier(
-    trainer: Any, steps: int = 1500, batch_size: int = 128, progress: Callable[[str], None] | None = None
+    trainer: Any, steps: int | None = None, batch_size: int = 128, progress: Callable[[str], None] | None = None
 ) -> tuple[Classifier, float]:
-    """Fit a classifier to the run's training images; returns it and its test accuracy."""
+    """Fit a classifier to the run's training images (DEFAULT_STEPS steps unless told);
+    returns it and its test accuracy."""
+    # callers such as an evaluation may hold gradients off; training needs them whatever the caller does
+    with torch.enable_grad():
+        model = _fit(trainer, DEFAULT_STEPS if steps is None else steps, batch_size, progress)
+    return model, accuracy(model, trainer)
+
+
+def _fit(trainer: Any, steps: int, batch_size: int, progress: Callable[[str], None] | None) -> Classifier:
     from drawstudio.data.batches import EpochSampler, to_model_input
 
     data, device = trainer.data, trainer.device
@@ -61,7 +71,7 @@ def train_classifier(
         optimizer.step()
         if progress and (step + 1) % 250 == 0:
             progress(f"classifier step {step + 1}/{steps}, loss {loss.item():.3f}, {time.monotonic() - start:.0f} s")
-    return model, accuracy(model, trainer)
+    return model
 
 
 @torch.no_grad()

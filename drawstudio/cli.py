@@ -15,125 +15,25 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from drawstudio.config import BINARIZE_MODES, RunConfig
-from drawstudio.errors import ConfigError, DrawStudioError, NonFiniteError
+from drawstudio.cli_parser import MODEL_FLAGS, TRAIN_FLAGS, build_parser
+from drawstudio.config import RunConfig
+from drawstudio.errors import ConfigError, DrawStudioError, NonFiniteError, RunDirError
+from drawstudio.settings_help import TENSORBOARD_DIR
+from drawstudio.usage import EXIT_USAGE
 
-EXIT_ERROR, EXIT_USAGE, EXIT_NONFINITE = 1, 2, 3
+EXIT_ERROR, EXIT_NONFINITE = 1, 3
 
-# flag → (section, field); flags left unset keep the preset's / the run's value
-MODEL_FLAGS = {
-    "T": "T", "read_n": "read_n", "write_n": "write_n", "z": "z_size", "enc_size": "enc_size",
-    "dec_size": "dec_size", "height": "height", "width": "width", "channels": "channels",
-    "num_classes": "num_classes", "canvas_init": "canvas_init", "likelihood": "likelihood",
-}
-TRAIN_FLAGS = {
-    "dataset": "dataset", "data_dir": "data_dir", "batch_size": "batch_size", "lr": "lr",
-    "lr_decay": "lr_decay", "decay_every": "decay_every", "grad_clip": "grad_clip", "binarize": "binarize",
-    "device": "device", "seed": "seed", "eval_every": "eval_every", "eval_images": "eval_images",
-    "autosave": "autosave_seconds", "log_every": "log_every", "steps": "steps", "threads": "threads",
-}
 # on an existing run these may change; the rest of its config is fixed at creation
 RESUMABLE = {"steps", "device", "threads", "data_dir", "eval_every", "eval_images", "autosave_seconds",
-             "log_every", "compile", "amp", "fused"}
+             "log_every", "compile", "amp", "fused", "tensorboard"}
 SCHEDULE_FIELDS = {"lr": "lr", "lr_decay": "decay", "decay_every": "every"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="drawstudio", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    train = commands.add_parser("train", help="train a run (re-running resumes it)")
-    train.add_argument("--run", "--run-dir", dest="run", required=True, type=Path,
-                       help="run directory (created, or resumed if it exists); under torchrun write --run-dir")
-    train.add_argument("--dataset", help="mnist, fashion-mnist, binarized-mnist, two-digit-mnist or a folder")
-    train.add_argument("--data-dir", help="where the dataset files are")
-    train.add_argument("--download", action="store_true", help="download the dataset if missing (needs internet)")
-    train.add_argument("--config", type=Path, help="a config.json to start from")
-    train.add_argument("--preset", help="the paper's settings for an experiment (see `drawstudio presets`)")
-    length = train.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, help="train until this global step")
-    length.add_argument("--epochs", type=float, help="train until this many passes over the training set")
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--T", type=int, help="drawing steps")
-    train.add_argument("--read-n", type=int)
-    train.add_argument("--write-n", type=int)
-    train.add_argument("--no-attention", action="store_true", help="read the whole image, write linearly")
-    train.add_argument("--z", type=int, help="latent units per step")
-    train.add_argument("--hidden", type=int, help="encoder and decoder LSTM units")
-    train.add_argument("--enc-size", type=int)
-    train.add_argument("--dec-size", type=int)
-    train.add_argument("--height", type=int, help="image height (folders are resized to it)")
-    train.add_argument("--width", type=int)
-    train.add_argument("--channels", type=int, choices=(1, 3))
-    train.add_argument("--num-classes", type=int, help="conditional DRAW on this many classes")
-    train.add_argument("--conditional", action="store_true", help="condition on the dataset's class labels")
-    train.add_argument("--canvas-init", type=float, help="initial canvas logit (0 = grey)")
-    train.add_argument("--learn-canvas", action="store_true", help="learn the initial canvas")
-    train.add_argument("--likelihood", choices=("bernoulli", "logistic"))
-    train.add_argument("--lr", type=float)
-    train.add_argument("--lr-decay", type=float, metavar="RATE", help="lr = lr0 * RATE^(step / decay-every)")
-    train.add_argument("--decay-every", type=int, metavar="N")
-    train.add_argument("--grad-clip", type=float)
-    train.add_argument("--binarize", choices=BINARIZE_MODES)
-    train.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    train.add_argument("--threads", type=int,
-                       help="CPU threads (default 0: one per core other processes leave free, rechecked every 15 s)")
-    train.add_argument("--seed", type=int)
-    train.add_argument("--eval-every", type=int, help="test NLL every N steps (0: never)")
-    train.add_argument("--eval-images", type=int, metavar="N",
-                       help="images per periodic test NLL (default 10000); fewer than the split: a fixed random subset")
-    train.add_argument("--autosave", type=float, metavar="SECONDS", help="checkpoint at least this often")
-    train.add_argument("--log-every", type=int)
-    train.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
-    train.add_argument("--amp", action="store_true", help="bf16 autocast (GPU)")
-    train.add_argument("--plain", action="store_true", help="run the plain reference model instead of the fused one")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    evaluate = commands.add_parser("eval", help="test-set NLL bound of a run's newest checkpoint")
-    evaluate.add_argument("--run", "--run-dir", dest="run", required=True, type=Path)
-    evaluate.add_argument("--json", action="store_true", help="print JSON")
-    evaluate.add_argument("--split", default="test", choices=("test", "valid", "train"))
-    evaluate.add_argument("--iw-samples", type=int, default=1, metavar="K", help="importance-weighted bound")
-    evaluate.add_argument("--max-images", type=int, metavar="N",
-                          help="evaluate a fixed random subset of N images (default: the whole split)")
-    evaluate.add_argument("--device")
-    evaluate.add_argument("--data-dir")
-
-    sample = commands.add_parser("sample", help="draw from a run's model: animated GIF and PNG grid")
-    sample.add_argument("--run", "--run-dir", dest="run", required=True, type=Path)
-    sample.add_argument("--n", type=int, default=64, help="number of images")
-    sample.add_argument("--gif", type=Path, help="animation of the drawing (default RUN/samples/step-N.gif)")
-    sample.add_argument("--png", type=Path, help="final images (default RUN/samples/step-N.png)")
-    sample.add_argument("--label", type=int, help="class to draw (conditional runs)")
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--device")
-    sample.add_argument("--data-dir")
-
-    bench = commands.add_parser("bench", help="training/eval/sampling speed and model FLOP utilisation")
-    bench.add_argument("--cases", default="paper:128,small:64", metavar="NAME:BATCH,...",
-                       help="models and batch sizes to race against the textbook DRAW (default paper:128,small:64; "
-                            "paper = the paper's T=64 model, small = T=16)")
-    bench.add_argument("--steps", type=int, default=10, help="timed steps per measurement (median; default 10)")
-    bench.add_argument("--device", default="auto")
-    bench.add_argument("--compile", action="store_true", help="torch.compile the model")
-    bench.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    bench.add_argument("--out", type=Path, default=Path("drawstudio-bench.json"), help="where to write the JSON")
-
-    classifier = commands.add_parser("classifier", help="train the run's classifier (for class consistency)")
-    classifier.add_argument("--run", "--run-dir", dest="run", required=True, type=Path)
-    classifier.add_argument("--steps", type=int, default=1500)
-    classifier.add_argument("--device")
-    classifier.add_argument("--data-dir")
-
-    commands.add_parser("presets", help="list the paper's experiment presets")
-
-    gui = commands.add_parser("gui", help="open the studio")
-    gui.add_argument("studio_args", nargs=argparse.REMAINDER)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "gui":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if args.command == "train":
             return cmd_train(args)
@@ -153,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "gui":
             from drawstudio.studio.app import main as studio_main
 
-            return studio_main(args.studio_args)
+            return studio_main(rest, prog="drawstudio gui")
     except NonFiniteError as error:
         print(f"drawstudio: error: {error}", file=sys.stderr)
         return EXIT_NONFINITE
@@ -185,6 +85,10 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
             train[flag] = True
     if args.plain:
         train["fused"] = False
+    if args.tensorboard is not None:  # a folder named here is taken from where the command runs
+        train["tensorboard"] = str(Path(args.tensorboard).resolve()) if args.tensorboard else TENSORBOARD_DIR
+    if args.no_tensorboard:
+        train["tensorboard"] = None
     return model, train
 
 
@@ -258,6 +162,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not (args.dataset or args.config or args.preset):
             raise ConfigError("--dataset is required for a new run")
         config, schedule_change = new_run_config(args, model, train), {}
+    if config.train.tensorboard is not None:
+        from drawstudio.tensorboard_log import require
+
+        require(", or train on without it: --no-tensorboard")
     dist = init_from_environment(config.train.device, config.train.batch_size)
     try:
         data = None
@@ -271,9 +179,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(config, args.run, data=data, dist=dist, download=args.download)
         if schedule_change:
             trainer.change_schedule(**schedule_change)
-        return _train_loop(trainer, quiet=args.quiet or not dist.is_writer)
+        board = _tensorboard(trainer)
+        try:
+            return _train_loop(trainer, quiet=args.quiet or not dist.is_writer)
+        finally:
+            if board is not None:
+                board.close()
     finally:
         shutdown()
+
+
+def _tensorboard(trainer: Any) -> Any:
+    from drawstudio.tensorboard_log import attach
+
+    try:
+        return attach(trainer)
+    except DrawStudioError:
+        trainer.close()
+        raise
 
 
 def _train_loop(trainer: Any, quiet: bool) -> int:
@@ -350,6 +273,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.iw_samples < 1:
         raise ConfigError(f"--iw-samples {args.iw_samples} must be at least 1")
+    if args.max_images is not None and args.max_images < 1:
+        raise ConfigError(f"--max-images {args.max_images} must be at least 1")
     trainer = open_run(args.run, device=args.device, data_dir=args.data_dir)
     _warn_skipped(trainer)
     result = trainer.evaluate(args.split, args.max_images, iw_samples=args.iw_samples, log=False)
@@ -402,10 +327,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out_dir = args.run / "samples"
     gif = args.gif or out_dir / f"step-{trainer.step}.gif"
     png = args.png or out_dir / f"step-{trainer.step}.png"
-    for path in (gif, png):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_gif(steps, gif)
-    save_png(steps[-1], png)
+    try:
+        for path in (gif, png):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        save_gif(steps, gif)
+        save_png(steps[-1], png)
+    except OSError as error:
+        raise RunDirError(f"{error.filename or gif}: cannot write the samples ({error.strerror or error})") from None
     print(f"wrote {gif} ({model.config.T} frames) and {png}")
     return 0
 
@@ -414,7 +342,7 @@ def cmd_classifier(args: argparse.Namespace) -> int:
     from drawstudio.classifier import save_classifier, train_classifier
     from drawstudio.train.runs import open_run
 
-    if args.steps < 1:
+    if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps {args.steps} must be at least 1")
     trainer = open_run(args.run, device=args.device, data_dir=args.data_dir)
     if not trainer.data.num_classes:

@@ -95,6 +95,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the drawing step (worth it on a GPU)
     amp: bool = False  # bf16 autocast for the matrix products (GPU)
     fused: bool = True  # the fused fast path (same model; False runs the plain reference code)
+    tensorboard: str | None = None  # TensorBoard log folder (a relative one is inside the run); None: none
 
     def validate(self) -> None:
         _require(self.binarize in BINARIZE_MODES, "binarize", self.binarize, f"must be one of {BINARIZE_MODES}")
@@ -119,6 +120,8 @@ class TrainConfig:
         _require(-(2**63) <= self.seed < 2**63, "seed", self.seed, "must fit in 64 bits")
         _require(self.threads >= 0, "threads", self.threads, "must be 0 (default) or more")
         _require(bool(self.dataset), "dataset", self.dataset, "must name a dataset or a folder")
+        _require(self.tensorboard is None or bool(self.tensorboard.strip()), "tensorboard", self.tensorboard,
+                 "must name a folder, or be null for no TensorBoard logs")
         device_ok = self.device in ("auto", "cpu", "cuda") or (
             self.device.startswith("cuda:") and self.device[5:].isdigit()
         )

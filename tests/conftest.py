@@ -197,3 +197,33 @@ def tree_digest(root: Path) -> dict[str, str]:
 @pytest.fixture
 def digest():
     return tree_digest
+
+
+# ---- one tiny run of every kind (tests/run_kinds.py) ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def run_kind_data(tmp_path_factory) -> Path:
+    from run_kinds import build_datasets
+
+    return build_datasets(tmp_path_factory.mktemp("run-kind-data"))
+
+
+@pytest.fixture(scope="session")
+def run_kind_template(run_kind_data, tmp_path_factory):
+    """template(kind) -> a trained 2-step run of that kind of run_kinds.KINDS (built on first
+    use, never modified: tests work on copies)."""
+    from run_kinds import train_argv
+
+    from drawstudio.cli import main
+
+    built: dict[str, Path] = {}
+
+    def template(kind: str) -> Path:
+        if kind not in built:
+            run = tmp_path_factory.mktemp(kind) / "run"
+            assert main(train_argv(kind, run_kind_data, run)) == 0
+            built[kind] = run
+        return built[kind]
+
+    return template

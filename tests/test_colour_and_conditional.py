@@ -88,3 +88,23 @@ def test_class_consistency_counts_how_often_the_classifier_agrees(conditional_co
     result = class_consistency(trainer, tmp_path, per_class=5)
     assert result["overall"] == pytest.approx(0.1)
     assert [share for share in result["per_class"].values()] == [0.0] * 7 + [1.0] + [0.0] * 2
+
+
+def test_eval_before_any_classifier_trains_one_and_reports_class_consistency(colour_folder, tmp_path, run_cli,
+                                                                             capsys, monkeypatch):
+    monkeypatch.setattr("drawstudio.classifier.DEFAULT_STEPS", 20)
+    run = tmp_path / "run"
+    code, err = run_cli("train", "--dataset", colour_folder, "--run", run, "--steps", "2", "--conditional",
+                        "--channels", "3", "--height", "8", "--width", "8", "--likelihood", "logistic",
+                        "--binarize", "none", "--T", "2", "--hidden", "8", "--z", "4", "--batch-size", "8", "--quiet")
+    assert code == 0, err
+    assert not (run / "classifier.pt").exists()
+    capsys.readouterr()
+    assert main(["eval", "--run", str(run), "--json", "--iw-samples", "2"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert "no classifier yet" in captured.err
+    assert (run / "classifier.pt").exists()
+    consistency = result["class_consistency"]
+    assert sorted(consistency["per_class"]) == ["blue", "red"] and consistency["chance"] == pytest.approx(0.5)
+    assert 0 <= consistency["classifier_accuracy"] <= 1 and result["iw_samples"] == 2

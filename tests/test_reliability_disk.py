@@ -2,17 +2,16 @@
 RunDirError naming the directory and the reason, the previous checkpoint stays intact with no
 temp file left beside it, and the CLI stops (exit 1) instead of training on unsaved.
 
-The faults are injected in-process at the system calls that would report them: tests may run
-as root, whom chmod does not stop, and a full disk cannot be made on demand."""
+The faults are injected as tests/disk_faults.py does (in-process, at the system calls)."""
 
 import builtins
 import errno
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from disk_faults import FAULTS, inject
 
 from drawstudio.atomic import leftover_temp_files
 from drawstudio.errors import RunDirError
@@ -21,29 +20,6 @@ from drawstudio.train import metrics
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.runs import load_run_config
 from drawstudio.train.trainer import Trainer
-
-
-def failing(code: int, calls: list[int]):
-    """A stand-in for a system call that fails with `code`, counting its calls."""
-
-    def fail(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        raise OSError(code, os.strerror(code))
-
-    return fail
-
-
-def inject(monkeypatch: pytest.MonkeyPatch, fault: str) -> list[int]:
-    """Make checkpoint writes fail as `fault` would; returns the list of failed calls."""
-    calls: list[int] = []
-    if fault == "disk-full":  # delayed allocation reports a full disk when the data is flushed
-        monkeypatch.setattr(os, "fsync", failing(errno.ENOSPC, calls))
-    else:  # a read-only mount refuses to create the temp file
-        monkeypatch.setattr(tempfile, "mkstemp", failing(errno.EROFS, calls))
-    return calls
-
-
-FAULTS = {"disk-full": "No space left on device", "read-only-directory": "Read-only file system"}
 
 
 def assert_checkpoints_intact(run: Path, before: dict[str, str], digest) -> None:

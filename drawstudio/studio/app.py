@@ -18,12 +18,14 @@ from drawstudio.studio.main_window import MainWindow
 from drawstudio.studio.plots import BACKGROUND, TEXT
 from drawstudio.studio.run_setup import PREFERRED_DATASETS, config_for_dataset, preset_dataset
 from drawstudio.train.runs import is_run
+from drawstudio.usage import OneLineParser
 
 SIGNAL_POLL_MS = 200  # Python runs signal handlers only between bytecodes, so wake it this often
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog=prog,
         description="DRAW Studio: train DRAW and watch it draw. Without --run it opens the run-setup dialog.",
         epilog="examples:\n"
                "  ./studio --run runs/demo --dataset mnist --data-dir ../shared/data/mnist --autostart\n"
@@ -102,8 +104,8 @@ def install_signal_handlers(window: MainWindow) -> QTimer:
     return wake
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     check_args(parser, args)
     configure_pyqtgraph()

@@ -10,6 +10,7 @@ from drawstudio.config import RunConfig
 from drawstudio.devices import describe
 from drawstudio.studio.bridge import EventSource
 from drawstudio.studio.follow import RunFollower
+from drawstudio.tensorboard_log import TensorBoardLog, attach as attach_tensorboard, require as require_tensorboard
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.runs import is_run, load_run_config
 from drawstudio.train.session import TrainingSession
@@ -29,6 +30,7 @@ class OpenedRun:
     history: list[dict[str, Any]] = field(default_factory=list)  # records already on disk
     classes: list[str] | None = None  # class names of a conditional model
     device: str = ""
+    tensorboard: TensorBoardLog | None = None  # when the run writes TensorBoard logs
 
     @property
     def read_only(self) -> bool:
@@ -53,6 +55,8 @@ class OpenedRun:
                 self.session.trainer.close()
         if self.follower is not None:
             self.follower.stop(timeout)
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def open_training(run_dir: Path, config: RunConfig | None = None, *, data_dir: str | None = None,
@@ -70,13 +74,15 @@ def open_training(run_dir: Path, config: RunConfig | None = None, *, data_dir: s
         config = stored
     elif config is None:
         config = load_run_config(run_dir)  # raises the reason it is not a run
+    if config.train.tensorboard is not None:
+        require_tensorboard()
     trainer = Trainer(config, run_dir)
     session = TrainingSession(trainer, snapshot_interval=snapshot_interval)
     classes = None
     if config.model.num_classes:
         classes = trainer.data.classes or [str(k) for k in range(config.model.num_classes)]
     return OpenedRun(run_dir, config, session, session=session, history=read_metrics(run_dir / "metrics.jsonl"),
-                     classes=classes, device=describe(trainer.device))
+                     classes=classes, device=describe(trainer.device), tensorboard=attach_tensorboard(trainer))
 
 
 def open_following(run_dir: Path, *, poll_seconds: float = 1.0) -> OpenedRun:

@@ -27,7 +27,9 @@ from drawstudio.data import DatasetInfo, available_datasets, load_dataset, onlin
 from drawstudio.data.two_digit import CANVAS, NAME as TWO_DIGIT
 from drawstudio.errors import DrawStudioError
 from drawstudio.presets import PRESETS, apply_preset
+from drawstudio.settings_help import TENSORBOARD_DIR, help_for
 from drawstudio.studio.lr_pane import ScientificSpinBox
+from drawstudio.tensorboard_log import INSTALL_HINT, available as tensorboard_available
 
 PREFERRED_DATASETS = ("fashion-mnist", "mnist", "binarized-mnist")
 CUSTOM = ""  # the preset picker's entry for settings of one's own
@@ -194,6 +196,8 @@ class RunSetupDialog(QDialog):
             row, col = rows + offset // 2, 2 * (offset % 2)
             train_grid.addWidget(QLabel(label), row, col)
             train_grid.addWidget(widget, row, col + 1)
+        self.tensorboard = QCheckBox(f"TensorBoard logs (in the run folder's {TENSORBOARD_DIR}/)")
+        train_grid.addWidget(self.tensorboard, rows + 2, 0, 1, 4)
 
         self.run_dir = QLineEdit()
         self.run_dir.textEdited.connect(self._run_dir_typed)
@@ -221,6 +225,11 @@ class RunSetupDialog(QDialog):
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
 
+        for field, widget in self.setting_widgets().items():
+            widget.setToolTip(help_for(field))
+        if not tensorboard_available():
+            self.tensorboard.setEnabled(False)
+            self.tensorboard.setToolTip(f"needs the tensorboard package: {INSTALL_HINT}")
         for widget in (self.attention, self.conditional):
             widget.toggled.connect(self._validate)
         for combo in (self.channels, self.likelihood, self.binarize, self.device):
@@ -234,6 +243,13 @@ class RunSetupDialog(QDialog):
                 self._scan(dataset)
         if check_online:
             self._in_background(lambda: self._worker.online.emit(online()))
+
+    def setting_widgets(self) -> dict[str, QWidget]:
+        """The widget that sets each config field (its tooltip is the field's help)."""
+        return {**self.ints, "attention": self.attention, "num_classes": self.conditional, "channels": self.channels,
+                "likelihood": self.likelihood, "lr": self.lr, "lr_decay": self.lr_decay, "binarize": self.binarize,
+                "device": self.device, "data_dir": self.data_dir, "dataset": self.dataset,
+                "tensorboard": self.tensorboard}
 
     def _int_field(self, grid: QGridLayout, index: int, name: str, label: str, low: int, high: int,
                    value: int) -> None:
@@ -411,7 +427,8 @@ class RunSetupDialog(QDialog):
         train = TrainConfig(**{name: self.ints[name].value() for name, *_ in TRAIN_INTS},
                             dataset=self._dataset_name(), data_dir=self._data_dir(), lr=self.lr.value(),
                             lr_decay=self.lr_decay.value(), binarize=self.binarize.currentText(),
-                            device=self.device.currentText())
+                            device=self.device.currentText(),
+                            tensorboard=TENSORBOARD_DIR if self.tensorboard.isChecked() else None)
         if self.conditional.isChecked() and self.conditional.isEnabled():
             model.num_classes = LABELLED.get(train.dataset) or _subfolders(train.dataset)
         return RunConfig(model, train)

@@ -50,7 +50,9 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], keep: int = KEEP) -> P
     """Write `state` atomically as the run's newest checkpoint; prune older ones.
     Raises OSError (disk full, read-only) with the previous checkpoints intact."""
     path = checkpoint_path(run_dir, int(state["step"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # not parents=True: a run directory deleted under a running trainer must fail the save,
+    # not come back holding nothing but checkpoints
+    path.parent.mkdir(exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, **state}
     atomic_write(path, lambda handle: torch.save(payload, handle))
     for old in list_checkpoints(run_dir)[keep:]:

@@ -3,9 +3,10 @@ single step, stop, retune, checkpoint, snapshot. Commands may come from any thre
 events are emitted from the training thread (the studio re-posts them to its GUI thread).
 
 States: idle → running ⇄ paused → stopped; "finished" when the run reaches its step count
-(it can still be stepped or extended); "failed" after an error the user must see
-(a non-finite loss pauses instead, so the learning rate can be lowered and training
-continued).
+(it can still be stepped or extended); "failed" after an error the user must see.
+A non-finite loss pauses instead, so the learning rate can be lowered and training
+continued; so does a run directory that cannot be written (disk full, read-only, deleted):
+the progress since the last checkpoint stays in memory until a save succeeds.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from drawstudio.errors import DrawStudioError, NonFiniteError
+from drawstudio.errors import DrawStudioError, NonFiniteError, RunDirError
 from drawstudio.events import Event
 from drawstudio.train.snapshot import Snapshot
 from drawstudio.train.trainer import Trainer
@@ -175,7 +176,7 @@ class TrainingSession:
         self._single_steps = max(0, self._single_steps - 1)
         try:
             self.trainer.advance()
-        except NonFiniteError as error:
+        except (NonFiniteError, RunDirError) as error:
             self._set_state(PAUSED)
             self.error.emit(str(error))
             return

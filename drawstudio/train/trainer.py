@@ -231,8 +231,9 @@ class Trainer:
             if self._metrics is not None:
                 self._metrics.sync()
         except OSError as error:
+            reason = error.strerror or error if self.run_dir.is_dir() else "the run directory is gone"
             raise RunDirError(
-                f"{self.run_dir}: could not save a checkpoint ({error.strerror or error}); "
+                f"{self.run_dir}: could not save a checkpoint ({reason}); "
                 "training stopped so that no progress is lost unsaved"
             ) from None
         self.record({"kind": "checkpoint", "step": self.step, "file": path.name})
