@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     classifier.add_argument("--device")
     classifier.add_argument("--data-dir")
 
+    history = commands.add_parser("history", help="timelapse GIF of a run's samples across training")
+    history.add_argument("--run", "--run-dir", dest="run", required=True, type=Path)
+    history.add_argument("--gif", required=True, type=Path, help="one frame per kept training step")
+    history.add_argument("--png", type=Path, help="also every frame side by side")
+
     commands.add_parser("presets", help="list the paper's experiment presets")
 
     gui = commands.add_parser("gui", help="open the studio")
@@ -138,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_sample(args)
         if args.command == "classifier":
             return cmd_classifier(args)
+        if args.command == "history":
+            return cmd_history(args)
         if args.command == "presets":
             from drawstudio.presets import describe
 
@@ -417,6 +424,14 @@ def cmd_classifier(args: argparse.Namespace) -> int:
     model, accuracy = train_classifier(trainer, args.steps, progress=lambda m: print(m, file=sys.stderr))
     path = save_classifier(args.run, model, accuracy, trainer.data.num_classes, trainer.config.model.channels)
     print(f"wrote {path}; test accuracy {accuracy:.1%}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from drawstudio.timelapse import write_timelapse
+
+    frames = write_timelapse(args.run, args.gif, args.png)
+    print(f"wrote {args.gif} ({frames} training steps)" + (f" and {args.png}" if args.png else ""))
     return 0
 
 

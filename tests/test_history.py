@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from drawstudio.config import RunConfig
 
 from drawstudio.train import history
 from drawstudio.train.history import (BUDGET_BYTES, EARLY_STEPS, HistoryReader, HistoryWriter, kept_by_rule,
@@ -159,3 +162,36 @@ def test_the_history_snapshot_is_the_one_the_studio_would_show(tmp_path, tiny_co
 @pytest.mark.parametrize("step", [3, 999, 1_001])
 def test_steps_outside_the_rule_are_not_kept(step):
     assert not kept_by_rule(step, history.BASE_SPACING)
+
+
+# ---- `drawstudio history` ---------------------------------------------------------------
+
+
+def test_history_command_writes_one_captioned_frame_per_kept_step(tmp_path, run_cli):
+    (tmp_path / "run").mkdir()
+    RunConfig().save(tmp_path / "run" / "config.json")
+    writer = HistoryWriter(tmp_path / "run", resumed_step=0)
+    for step in (1, 2, 5):
+        writer.write(fake_snapshot(step))
+    code, err = run_cli("history", "--run", tmp_path / "run", "--gif", tmp_path / "t.gif", "--png", tmp_path / "t.png")
+    assert code == 0, err
+    gif = Image.open(tmp_path / "t.gif")
+    assert gif.n_frames == 3
+    frames = []
+    for index in range(3):
+        gif.seek(index)
+        frames.append(np.asarray(gif.convert("L")))
+    assert not np.array_equal(frames[0], frames[1])  # each frame is its own step's samples
+    assert not np.array_equal(frames[0][:14], frames[1][:14])  # and its own caption
+    sheet = Image.open(tmp_path / "t.png")
+    assert sheet.size == (2 * gif.size[0], 2 * gif.size[1])  # 3 frames on a 2×2 sheet
+
+
+def test_history_command_says_what_is_missing_in_one_line(tmp_path, run_cli, error_line):
+    code, err = run_cli("history", "--run", tmp_path / "nowhere", "--gif", tmp_path / "t.gif")
+    assert code == 1 and "no such run directory" in error_line(err)
+    (tmp_path / "run").mkdir()
+    RunConfig().save(tmp_path / "run" / "config.json")
+    code, err = run_cli("history", "--run", tmp_path / "run", "--gif", tmp_path / "t.gif")
+    assert code == 1 and "no training history yet" in error_line(err)
+    assert not (tmp_path / "t.gif").exists()
