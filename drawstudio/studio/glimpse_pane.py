@@ -40,10 +40,12 @@ class GlimpsePane(SnapshotView):
         layout.addWidget(self.graphics)
 
     def _layout(self, snapshot: Snapshot | None) -> None:
-        self.frames = [] if snapshot is None else glimpse_frames(snapshot)
-        if snapshot is None:
-            for view in self.views:
+        kept = snapshot is not None and snapshot.read_glimpses.size > 0  # the training history does not keep them
+        self.frames = glimpse_frames(snapshot) if kept else []
+        for view, title in zip(self.views, TITLES):
+            if not kept:
                 view.clear()
+            view.set_title(title if kept or snapshot is None else f"{title}: not kept in the training history")
 
     def _draw(self, t: int) -> None:
         for view, frames in zip(self.views, self.frames):
