@@ -96,3 +96,40 @@ def test_attention_trajectory_draws_the_chosen_images_centres_and_toggles_off(st
     assert 2 * 29 < np.nanmean(canvas.trajectory.lines["read"].xData) < 4 * 29
     canvas.show_trajectory.setChecked(False)
     assert not line.isVisible() and not canvas.trajectory.lines["read"].isVisible()
+
+
+def legend_names(studio) -> list[str]:
+    return [label.text for _, label in studio.curves.plot.getPlotItem().legend.items]
+
+
+def test_reference_run_appears_named_disappears_when_removed_and_is_remembered(studio, qtbot, tmp_path, trained_run):
+    from PySide6.QtCore import QSettings
+
+    from drawstudio.studio.main_window import MainWindow
+
+    references = studio.curves.references
+    references.add(trained_run)
+    name = "run: loss (reference)"
+    assert name in legend_names(studio)
+    curve, _ = references.runs[str(trained_run)]
+    assert list(curve.xData) == list(range(1, 13))  # its 12 logged steps, read from its metrics
+    assert curve in studio.curves.plot.getPlotItem().listDataItems()
+    references.remove(str(trained_run))
+    assert name not in legend_names(studio)
+    assert curve not in studio.curves.plot.getPlotItem().listDataItems()
+
+    references.add(trained_run)
+    studio.close()  # saves the settings
+    again = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    assert again.curves.references.paths() == [str(trained_run)]
+    assert name in legend_names(again)
+    again.close()
+
+
+def test_a_folder_that_is_not_a_run_is_refused_as_a_reference_with_the_reason(studio, tmp_path):
+    from drawstudio.errors import RunDirError
+
+    with pytest.raises(RunDirError, match="not a run directory"):
+        studio.curves.references.add(tmp_path)
+    assert studio.curves.references.paths() == []

@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.bridge.error.connect(self.show_error)
         self.canvas.sample_labels_requested.connect(self._sample_labels_requested)
         self.lr_pane.error.connect(self.show_error)
+        self.curves.references.error.connect(self.show_error)
         self.lr_pane.applied.connect(self.show_status)
 
         self.render_timer = QTimer(self)
@@ -477,12 +478,15 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self.curves.smoothing.setValue(int(self.settings.value("smoothing", self.curves.smoothing.value())))
         self.canvas.fps.setValue(float(self.settings.value("playback_fps", self.canvas.fps.value())))
+        references = self.settings.value("reference_runs", [])
+        self.curves.references.restore([references] if isinstance(references, str) else list(references or []))
 
     def _save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.setValue("smoothing", self.curves.smoothing.value())
         self.settings.setValue("playback_fps", self.canvas.fps.value())
+        self.settings.setValue("reference_runs", self.curves.references.paths())
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
