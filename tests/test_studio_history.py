@@ -133,3 +133,19 @@ def test_a_folder_that_is_not_a_run_is_refused_as_a_reference_with_the_reason(st
     with pytest.raises(RunDirError, match="not a run directory"):
         studio.curves.references.add(tmp_path)
     assert studio.curves.references.paths() == []
+
+
+def test_live_snapshots_show_at_once_wait_while_scrubbed_and_live_shows_the_newest(studio, trained_run):
+    assert studio.open_run(trained_run), studio.last_error
+    steps = studio.training_steps
+    newer, newest = stored(trained_run, 5), stored(trained_run, 10)  # stand-ins for snapshots of training
+    steps.offer_live(newer)
+    redraw(studio)
+    assert studio.canvas.snapshot is newer
+    steps.bar.slider.setValue(0)
+    steps.offer_live(newest)
+    redraw(studio)
+    assert studio.canvas.snapshot.step == 1  # scrubbed: live snapshots do not pull the view away
+    steps.bar.live.click()
+    redraw(studio)
+    assert studio.canvas.snapshot is newest
