@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
 
 from drawstudio.studio.history import MetricsHistory, moving_average
@@ -116,6 +116,15 @@ class CurvesPane(QWidget):
         item = self.plot.getPlotItem()
         item.setLogMode(False, log)
         item.getAxis("right").setLogMode(False)  # PlotItem switches every axis; the learning rate stays linear
+
+    def restore_settings(self, settings: QSettings) -> None:
+        self.smoothing.setValue(int(settings.value("smoothing", self.smoothing.value())))
+        references = settings.value("reference_runs", [])
+        self.references.restore([references] if isinstance(references, str) else list(references or []))
+
+    def save_settings(self, settings: QSettings) -> None:
+        settings.setValue("smoothing", self.smoothing.value())
+        settings.setValue("reference_runs", self.references.paths())
 
     def set_snapshot(self, snapshot: Snapshot | None) -> None:
         self._kl_per_step = None if snapshot is None else snapshot.kl_per_step

@@ -476,17 +476,14 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        self.curves.smoothing.setValue(int(self.settings.value("smoothing", self.curves.smoothing.value())))
+        self.curves.restore_settings(self.settings)
         self.canvas.fps.setValue(float(self.settings.value("playback_fps", self.canvas.fps.value())))
-        references = self.settings.value("reference_runs", [])
-        self.curves.references.restore([references] if isinstance(references, str) else list(references or []))
 
     def _save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
-        self.settings.setValue("smoothing", self.curves.smoothing.value())
+        self.curves.save_settings(self.settings)
         self.settings.setValue("playback_fps", self.canvas.fps.value())
-        self.settings.setValue("reference_runs", self.curves.references.paths())
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
