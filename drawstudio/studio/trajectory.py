@@ -11,10 +11,10 @@ from drawstudio.studio.grid_view import READ_COLOUR, WRITE_COLOUR
 from drawstudio.studio.tiles import origin
 from drawstudio.train.snapshot import Attention
 
-Path = tuple[np.ndarray, np.ndarray]  # x and y over t, in tile coordinates
+CentrePath = tuple[np.ndarray, np.ndarray]  # x and y over t, in tile coordinates
 
 
-def centre_path(attention: Attention | None, index: int, columns: int, height: int, width: int) -> Path | None:
+def centre_path(attention: Attention | None, index: int, columns: int, height: int, width: int) -> CentrePath | None:
     """Where example `index`'s grid centre is at every step, in the tiled frame's pixel-edge
     coordinates (the centre of a 1-based pixel g sits at g − 0.5)."""
     if attention is None or not 0 <= index < attention.gx.shape[1]:
@@ -27,7 +27,7 @@ class TrajectoryOverlay:
     """The two paths and their current points on a view; items made once, updated in place."""
 
     def __init__(self, view: pg.ViewBox):
-        self.paths: dict[str, Path | None] = {"read": None, "write": None}
+        self.paths: dict[str, CentrePath | None] = {"read": None, "write": None}
         self.lines = {}
         self.heads = {}
         for name, colour in (("read", READ_COLOUR), ("write", WRITE_COLOUR)):
@@ -40,7 +40,7 @@ class TrajectoryOverlay:
             self.lines[name], self.heads[name] = line, head
         self.set_paths({})
 
-    def set_paths(self, paths: dict[str, Path | None]) -> None:
+    def set_paths(self, paths: dict[str, CentrePath | None]) -> None:
         """The paths to draw (a missing or None one is hidden)."""
         self.paths = {name: paths.get(name) for name in self.lines}
         for name, line in self.lines.items():

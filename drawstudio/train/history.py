@@ -19,10 +19,10 @@ quantised to uint8 (1/255, below what a screen shows); read and write attention 
 
 The bound: after every write the history is at most `BUDGET_BYTES` (20 MB) on disk, plus the
 one snapshot being written. For the paper's MNIST model (T=64, 28×28, 16+16 images) a snapshot
-is at most 1.63 MB before compression (64·32·784 canvas bytes, the batch, 3·5·64·16 float16
+is at most 1.65 MB before compression (64·32·784 canvas bytes, the batch, 3·5·64·16 float16
 attention values), so even incompressible canvases keep the 9 early steps and 3 regular ones;
-real canvases compress several-fold (`benchmarks/history_overhead.py` prints the size), and
-a 100,000-step run keeps the early steps plus every 4,000th–16,000th step.
+real canvases compress (an early model's to 0.43 MB, `benchmarks/history_overhead.py`), and a
+100,000-step run then keeps the early steps plus every 4,000th step (every 32,000th at worst).
 
 Crash safety: one file per snapshot, `history/step-NNNNNNNNN.npz`, written with
 `atomic_write` (temp file, fsync, rename); thinning only deletes whole files. A kill loses
