@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -195,3 +197,12 @@ def test_history_command_says_what_is_missing_in_one_line(tmp_path, run_cli, err
     code, err = run_cli("history", "--run", tmp_path / "run", "--gif", tmp_path / "t.gif")
     assert code == 1 and "no training history yet" in error_line(err)
     assert not (tmp_path / "t.gif").exists()
+
+
+def test_attention_beyond_float16s_range_is_kept_as_the_largest_value_without_warnings(tmp_path):
+    snapshot = fake_snapshot(1)
+    snapshot.write.delta[0, 0] = 1e9  # a diverging model
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        HistoryWriter(tmp_path, resumed_step=0).write(snapshot)
+    assert read_history(tmp_path)[0].snapshot().write.delta[0, 0] == np.finfo(np.float16).max

@@ -53,6 +53,7 @@ HISTORY_SIZE = (16, 16)  # (reconstructions, samples) per snapshot
 EARLY_STEPS = tuple(m * 10**e for e in range(4) for m in (1, 2, 5) if m * 10**e < EARLY_LIMIT)
 _NAME = re.compile(r"^step-(\d{9})\.npz$")
 _ATTENTION_FIELDS = ("gx", "gy", "delta", "sigma", "gamma")
+F16_MAX = float(np.finfo(np.float16).max)
 
 
 def history_dir(run_dir: Path) -> Path:
@@ -111,7 +112,8 @@ def encode(snapshot: Snapshot) -> dict[str, np.ndarray]:
         if attention is not None:
             arrays[f"{name}_n"] = np.int64(attention.n)
             for field in _ATTENTION_FIELDS:
-                arrays[f"{name}_{field}"] = getattr(attention, field).astype(np.float16)
+                # a diverging model's attention can leave float16's range: past it, it is off the image anyway
+                arrays[f"{name}_{field}"] = np.clip(getattr(attention, field), -F16_MAX, F16_MAX).astype(np.float16)
     return arrays
 
 
