@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_sample(args)
         if args.command == "classifier":
             return cmd_classifier(args)
+        if args.command == "history":
+            return cmd_history(args)
         if args.command == "presets":
             from drawstudio.presets import describe
 
@@ -350,6 +352,14 @@ def cmd_classifier(args: argparse.Namespace) -> int:
     model, accuracy = train_classifier(trainer, args.steps, progress=lambda m: print(m, file=sys.stderr))
     path = save_classifier(args.run, model, accuracy, trainer.data.num_classes, trainer.config.model.channels)
     print(f"wrote {path}; test accuracy {accuracy:.1%}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from drawstudio.timelapse import write_timelapse
+
+    frames = write_timelapse(args.run, args.gif, args.png)
+    print(f"wrote {args.gif} ({frames} training steps)" + (f" and {args.png}" if args.png else ""))
     return 0
 
 

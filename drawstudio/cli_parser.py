@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="drawstudio", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add_verb in (add_train, add_eval, add_sample, add_classifier, add_bench):
+    for add_verb in (add_train, add_eval, add_sample, add_classifier, add_bench, add_history):
         add_verb(commands)
     commands.add_parser("presets", help="list the paper's experiment presets and what each sets")
     # the studio parses its own options (`drawstudio gui --help` lists them)
@@ -216,3 +216,13 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
     output.add_argument("--out", type=Path, default=Path("drawstudio-bench.json"), metavar="FILE",
                         help="where the JSON is written (default: drawstudio-bench.json)")
 
+
+def add_history(commands: argparse._SubParsersAction) -> None:
+    history = _verb(commands, "history", "timelapse of a run's samples from fixed noise across training")
+    run = history.add_argument_group("run")
+    _run_option(run, "the run whose training history to show")
+    output = history.add_argument_group("output")
+    output.add_argument("--gif", required=True, type=Path, metavar="FILE",
+                        help="the timelapse, one frame per kept training step, captioned with its step")
+    output.add_argument("--png", type=Path, metavar="FILE",
+                        help="also every frame side by side in one image (default: none)")

@@ -81,3 +81,6 @@ def test_torchrun_trains_with_rank_zero_writing_and_resumes(tmp_path, shared_dat
     assert [r["step"] for r in records if r["kind"] == "train"] == list(range(1, 9))  # one writer, no repeats
     assert [r["step"] for r in records if r["kind"] == "resume"] == [5]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000000005.pt", "step-000000008.pt"]
+    # the training history, kept by rank 0 (no temp files of a second writer racing it)
+    assert sorted(p.name for p in (run / "history").iterdir()) == ["step-000000001.npz", "step-000000002.npz",
+                                                                   "step-000000005.npz"]

@@ -38,6 +38,7 @@ def test_followed_run_grows_as_another_process_appends(studio, qtbot, tmp_path, 
     assert studio.follow_run(run_dir), studio.last_error
     qtbot.waitUntil(lambda: len(studio.history) == 5 and studio.canvas.snapshot is not None, timeout=WAIT_MS)
     assert studio.canvas.snapshot.step == 5
+    assert studio.training_steps.history.steps == [1, 2, 5]  # the training history, as the run kept it
     assert not studio.lr_pane.apply_button.isEnabled() and not studio.start_action.isEnabled()
 
     writer = subprocess.Popen(train_command(run_dir, 40), cwd=REPO)
@@ -48,4 +49,5 @@ def test_followed_run_grows_as_another_process_appends(studio, qtbot, tmp_path, 
         writer.kill()
     qtbot.waitUntil(lambda: studio.canvas.snapshot.step == 40, timeout=WAIT_MS)
     assert list(studio.history.steps[-3:]) == [38, 39, 40]
+    qtbot.waitUntil(lambda: studio.training_steps.history.steps == [1, 2, 5, 10, 20], timeout=WAIT_MS)
     assert (run_dir / "metrics.jsonl").read_bytes().startswith(before)  # only the other process appended

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSlider, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from drawstudio.studio.grid_view import READ_COLOUR, WRITE_COLOUR, GridView, make_layout_widget
 from drawstudio.studio.snapshot_view import SnapshotView
 from drawstudio.studio.tiles import box_paths, columns_for, origin, tile_pixels
 from drawstudio.studio.timeline import Timeline
+from drawstudio.studio.trajectory import TrajectoryOverlay, centre_path
 from drawstudio.train.snapshot import Attention, Snapshot
 
 RECONSTRUCTIONS, SAMPLES = "reconstructions", "samples"
@@ -58,7 +59,8 @@ def build_frames(snapshot: Snapshot, mode: str, columns: int | None = None) -> F
 class CanvasPane(SnapshotView):
     sample_labels_requested = Signal(object)  # list[int] | None, for TrainingSession.set_sample_labels
 
-    def __init__(self, timeline: Timeline, parent: QWidget | None = None):
+    def __init__(self, timeline: Timeline, training_steps: QWidget | None = None, parent: QWidget | None = None):
+        """`training_steps`: the training-step bar, shown under the drawing-step slider."""
         super().__init__(timeline, parent)
         self.frames: Frames | None = None
         self._class_names: list[str] = []
@@ -83,6 +85,14 @@ class CanvasPane(SnapshotView):
         controls.addStretch(1)
         controls.addWidget(self.show_read)
         controls.addWidget(self.show_write)
+        self.show_trajectory = QCheckBox("trajectory of image")
+        self.show_trajectory.setToolTip("The path of the read and write centres over the drawing steps")
+        self.trajectory_image = QSpinBox()
+        self.trajectory_image.setRange(1, 1)
+        for widget, signal in ((self.show_trajectory, self.show_trajectory.toggled),
+                               (self.trajectory_image, self.trajectory_image.valueChanged)):
+            controls.addWidget(widget)
+            signal.connect(self._place_trajectory)
 
         self.graphics = make_layout_widget()
         self.left = GridView(self.graphics.ci, "data", 0, 0)
@@ -90,6 +100,7 @@ class CanvasPane(SnapshotView):
         for view in (self.left, self.right):
             view.add_outline("read", READ_COLOUR)
         self.right.add_outline("write", WRITE_COLOUR)
+        self.trajectory = TrajectoryOverlay(self.right.view)
 
         self.play = QToolButton()
         self.play.setText("▶")
@@ -121,6 +132,8 @@ class CanvasPane(SnapshotView):
         layout.addLayout(controls)
         layout.addWidget(self.graphics, 1)
         layout.addLayout(transport)
+        if training_steps is not None:
+            layout.addWidget(training_steps)
 
         timeline.changed.connect(self._t_changed)
         timeline.length_changed.connect(self._length_changed)
@@ -198,6 +211,23 @@ class CanvasPane(SnapshotView):
             self.left.set_title(f"data · {step}")
             self.right.set_title("reconstruction canvas σ(c_t)")
         self.timeline.set_length(snapshot.T)
+        self.trajectory_image.setMaximum(self.frames.steps.shape[1])
+        self._place_trajectory()
+
+    def _place_trajectory(self) -> None:
+        frames, snapshot = self.frames, self.snapshot
+        if frames is None or snapshot is None or not self.show_trajectory.isChecked():
+            self.trajectory.set_paths({})
+        else:
+            index = self.trajectory_image.value() - 1
+            _, _, _, height, width = frames.steps.shape
+            samples = self.current_mode == SAMPLES
+            self.trajectory.set_paths({
+                "read": None if samples else centre_path(snapshot.read, index, frames.columns, height, width),
+                "write": centre_path(snapshot.sample_write if samples else snapshot.write, index, frames.columns,
+                                     height, width),
+            })
+        self.mark_dirty()
 
     def _row_captions(self, snapshot: Snapshot) -> list[tuple[float, float, str]]:
         """The class the finished samples were asked for, on the first tile of each row that
@@ -225,6 +255,7 @@ class CanvasPane(SnapshotView):
             self.right.set_outlines(name, *(_at(paths, index) if shown[name] else (None, None)))
         left = frames.left_read if shown["read"] else None
         self.left.set_outlines("read", *_at(left, index))
+        self.trajectory.show_step(t)
         self.step_label.setText(f"t = {t} / {len(frames.right)}")
 
     # ---- export -------------------------------------------------------------------

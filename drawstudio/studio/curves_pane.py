@@ -12,11 +12,12 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
 
 from drawstudio.studio.history import MetricsHistory, moving_average
 from drawstudio.studio.plots import BACKGROUND, TEXT, cache_axes, show_from_zero, step_plot
+from drawstudio.studio.reference_runs import ReferenceRuns
 from drawstudio.train.snapshot import Snapshot
 
 MIN_REDRAW_SECONDS = 1.0  # curves move slowly; redrawing them more often only costs training CPU
@@ -76,6 +77,8 @@ class CurvesPane(QWidget):
         self.lr_view.addItem(self.lr_curve)
         legend.addItem(self.lr_curve, "learning rate (right axis)")
         self.markers: list[pg.InfiniteLine] = []
+        self.references = ReferenceRuns(item, self.smoothing.value, self)
+        controls.addWidget(self.references.button)
 
         self.kl_plot = pg.PlotWidget(background=BACKGROUND)
         kl_item = self.kl_plot.getPlotItem()
@@ -105,6 +108,7 @@ class CurvesPane(QWidget):
 
     def _smoothing_changed(self, window: int) -> None:
         self.smoothing_label.setText(f"{window} steps" if window > 1 else "raw")
+        self.references.resmooth()
         self._drawn_revision = -1
         self._last_draw = 0.0
 
@@ -112,6 +116,15 @@ class CurvesPane(QWidget):
         item = self.plot.getPlotItem()
         item.setLogMode(False, log)
         item.getAxis("right").setLogMode(False)  # PlotItem switches every axis; the learning rate stays linear
+
+    def restore_settings(self, settings: QSettings) -> None:
+        self.smoothing.setValue(int(settings.value("smoothing", self.smoothing.value())))
+        references = settings.value("reference_runs", [])
+        self.references.restore([references] if isinstance(references, str) else list(references or []))
+
+    def save_settings(self, settings: QSettings) -> None:
+        settings.setValue("smoothing", self.smoothing.value())
+        settings.setValue("reference_runs", self.references.paths())
 
     def set_snapshot(self, snapshot: Snapshot | None) -> None:
         self._kl_per_step = None if snapshot is None else snapshot.kl_per_step

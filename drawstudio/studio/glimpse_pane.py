@@ -18,6 +18,7 @@ from drawstudio.train.snapshot import Snapshot
 
 TITLES = ("read: glimpse of the image x", "read: glimpse of the error x − σ(c) (grey = 0)",
           "write: patch w_t (grey = 0)")
+NOT_KEPT = "glimpses and write patches are not kept in the training history (live snapshots only)"
 
 
 def glimpse_frames(snapshot: Snapshot) -> list[np.ndarray]:
@@ -40,10 +41,13 @@ class GlimpsePane(SnapshotView):
         layout.addWidget(self.graphics)
 
     def _layout(self, snapshot: Snapshot | None) -> None:
-        self.frames = [] if snapshot is None else glimpse_frames(snapshot)
-        if snapshot is None:
-            for view in self.views:
+        kept = snapshot is not None and snapshot.read_glimpses.size > 0  # the training history does not keep them
+        self.frames = glimpse_frames(snapshot) if kept else []
+        titles = TITLES if kept or snapshot is None else (NOT_KEPT, "", "")
+        for view, title in zip(self.views, titles):
+            if not kept:
                 view.clear()
+            view.set_title(title)
 
     def _draw(self, t: int) -> None:
         for view, frames in zip(self.views, self.frames):

@@ -30,6 +30,7 @@ from drawstudio.studio.opened_run import OpenedRun, open_following, open_trainin
 from drawstudio.studio.run_setup import RunSetupDialog
 from drawstudio.studio.status import StatusFields
 from drawstudio.studio.timeline import Timeline
+from drawstudio.studio.training_steps import TrainingSteps
 from drawstudio.train import session as states
 from drawstudio.train.metrics import read_metrics
 
@@ -61,7 +62,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.setDockNestingEnabled(True)
 
-        self.canvas = CanvasPane(self.timeline)
+        self.training_steps = TrainingSteps(self.timeline, parent=self)
+        self.canvas = CanvasPane(self.timeline, self.training_steps.bar)
         self.glimpses = GlimpsePane(self.timeline)
         self.curves = CurvesPane(self.history)
         self.lr_pane = LrPane()
@@ -70,6 +72,7 @@ class MainWindow(QMainWindow):
             "glimpses": self._dock("Glimpses and write patches", self.glimpses, Qt.DockWidgetArea.BottomDockWidgetArea),
             "curves": self._dock("Training curves", self.curves, Qt.DockWidgetArea.RightDockWidgetArea),
             "lr": self._dock("Learning rate", self.lr_pane, Qt.DockWidgetArea.RightDockWidgetArea),
+            "heatmap": self._dock("KL heatmap", self.training_steps.heatmap, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
         self._message_box: QMessageBox | None = None
         self._next_pane = 0  # the pane whose turn it is to redraw
@@ -80,11 +83,13 @@ class MainWindow(QMainWindow):
         self.status = StatusFields(self.statusBar())
 
         self.bridge.records.connect(self._on_records)
-        self.bridge.snapshot_ready.connect(self._on_snapshot)
+        self.bridge.snapshot_ready.connect(self.training_steps.offer_live)
+        self.training_steps.shown.connect(self._on_snapshot)
         self.bridge.state_changed.connect(self._set_state)
         self.bridge.error.connect(self.show_error)
         self.canvas.sample_labels_requested.connect(self._sample_labels_requested)
         self.lr_pane.error.connect(self.show_error)
+        self.curves.references.error.connect(self.show_error)
         self.lr_pane.applied.connect(self.show_status)
 
         self.render_timer = QTimer(self)
@@ -102,6 +107,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["curves"], self.docks["lr"]], [620, 300], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["curves"]], [640], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["glimpses"]], [300], Qt.Orientation.Vertical)
+        self.splitDockWidget(self.docks["glimpses"], self.docks["heatmap"], Qt.Orientation.Horizontal)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -227,7 +233,7 @@ class MainWindow(QMainWindow):
                 session.set_sample_labels(self._labels_for(opened))
                 # the untrained (or resumed) model's drawing before any step: training has not started,
                 # so this is the one snapshot the GUI thread computes itself
-                self._on_snapshot(session.trainer.snapshot(*session.snapshot_size, session.sample_labels))
+                self.training_steps.offer_live(session.trainer.snapshot(*session.snapshot_size, session.sample_labels))
         except DrawStudioError as error:
             if opened is not None:
                 opened.close()
@@ -250,6 +256,7 @@ class MainWindow(QMainWindow):
         if opened.follower is not None:
             opened.follower.set_sample_labels(self._labels_for(opened))
         self.bridge.attach(opened.source)
+        self.training_steps.set_run(opened.run_dir)
         self._set_state(opened.session.state if opened.session is not None else "following")
         # torch, Qt and the run leave a few hundred thousand long-lived objects; a full garbage
         # collection walking them holds the GIL for 100-200 ms, freezing the window and training
@@ -272,6 +279,7 @@ class MainWindow(QMainWindow):
         finally:
             QApplication.restoreOverrideCursor()
         self.bridge.detach()
+        self.training_steps.set_run(None)
         self.history.clear()
         for pane in (self.canvas, self.glimpses, self.curves):
             pane.set_snapshot(None)
@@ -468,13 +476,13 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        self.curves.smoothing.setValue(int(self.settings.value("smoothing", self.curves.smoothing.value())))
+        self.curves.restore_settings(self.settings)
         self.canvas.fps.setValue(float(self.settings.value("playback_fps", self.canvas.fps.value())))
 
     def _save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
-        self.settings.setValue("smoothing", self.curves.smoothing.value())
+        self.curves.save_settings(self.settings)
         self.settings.setValue("playback_fps", self.canvas.fps.value())
         self.settings.sync()
 

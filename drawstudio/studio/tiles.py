@@ -13,19 +13,21 @@ PAD = 1  # pixels between tiles
 FILL = 0.5  # the gap colour: mid grey, so both white and black tiles stand out
 
 
-def tile(images: np.ndarray, columns: int, pad: int = PAD) -> np.ndarray:
+def tile(images: np.ndarray, columns: int, pad: int = PAD, fill: float = FILL) -> np.ndarray:
     """(..., n, C, H, W) → (..., rows·(H+pad)+pad, columns·(W+pad)+pad) for C = 1, or with a
-    trailing RGB axis for C = 3; tile i sits at `origin(i)`."""
+    trailing RGB axis for C = 3; tile i sits at `origin(i)`. uint8 images stay uint8."""
     *lead, n, channels, height, width = images.shape
     rows = math.ceil(n / columns)
     missing = rows * columns - n
     widths = [(0, 0)] * len(lead) + [(0, missing), (0, 0), (0, pad), (0, pad)]
-    padded = np.pad(images.astype(np.float32, copy=False), widths, constant_values=FILL)
+    if images.dtype != np.uint8:
+        images = images.astype(np.float32, copy=False)
+    padded = np.pad(images, widths, constant_values=fill)
     padded = padded.reshape(*lead, rows, columns, channels, height + pad, width + pad)
     k = len(lead)
     order = list(range(k)) + [k, k + 3, k + 1, k + 4, k + 2]  # rows, H, columns, W, C
     out = padded.transpose(order).reshape(*lead, rows * (height + pad), columns * (width + pad), channels)
-    out = np.pad(out, [(0, 0)] * k + [(pad, 0), (pad, 0), (0, 0)], constant_values=FILL)
+    out = np.pad(out, [(0, 0)] * k + [(pad, 0), (pad, 0), (0, 0)], constant_values=fill)
     return np.ascontiguousarray(out[..., 0] if channels == 1 else out)
 
 
@@ -33,8 +35,10 @@ def tile_pixels(images: np.ndarray, columns: int) -> np.ndarray:
     """`tile` of [0, 1] grey or colour images as opaque 0xffRRGGBB uint32 pixels (..., h, w),
     Qt's RGB32, the format QPainter scales fastest (a grey 8-bit image is converted pixel by
     pixel at every paint, four times slower). NaN shows black."""
-    tiled = np.nan_to_num(tile(images, columns), nan=0.0, posinf=1.0, neginf=0.0)
-    levels = (np.clip(tiled, 0, 1) * 255 + 0.5).astype(np.uint32)
+    # quantised before tiling: the tiling's copies then move a quarter of the bytes
+    finite = np.nan_to_num(images, nan=0.0, posinf=1.0, neginf=0.0)
+    quantised = (np.clip(finite, 0, 1) * 255 + 0.5).astype(np.uint8)
+    levels = tile(quantised, columns, fill=round(FILL * 255)).astype(np.uint32)
     if images.shape[-3] == 3:
         rgb = levels[..., 0] << 16 | levels[..., 1] << 8 | levels[..., 2]
     else:

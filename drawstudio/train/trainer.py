@@ -33,6 +33,7 @@ from drawstudio.model.likelihood import importance_weighted_nll
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train import schedule
 from drawstudio.train.distributed import DistInfo
+from drawstudio.train.history import HISTORY_SIZE, HistoryWriter
 from drawstudio.train.metrics import MetricsWriter
 from drawstudio.train.snapshot import Attention, Snapshot, to_numpy
 from drawstudio.threads import ThreadGovernor
@@ -115,6 +116,7 @@ class Trainer:
         self._eval_sets: dict[str, EvalSet] = {}
         self._last_save = time.monotonic()
         self._metrics: MetricsWriter | None = None
+        self.history: HistoryWriter | None = None
         self._window: list[Tensor] = []
 
         if self.run_dir is not None:
@@ -147,6 +149,7 @@ class Trainer:
         except OSError as error:
             raise RunDirError(f"{self.run_dir}: cannot write the run directory ({error.strerror or error})") from None
         self._metrics = MetricsWriter(self.run_dir / "metrics.jsonl")
+        self.history = HistoryWriter(self.run_dir, self.step)
         if self.resumed_from is not None:
             self.record({"kind": "resume", "step": self.step, "checkpoint": self.resumed_from.name})
         elif self._metrics.path.exists() and self._metrics.path.stat().st_size:
@@ -353,6 +356,8 @@ class Trainer:
         if every and self.step == 0:  # the untrained model's bound starts the curve
             self._periodic_eval()
         self.train_step()
+        if self.history is not None:
+            self.history.after_step(self.step, lambda: self.snapshot(*HISTORY_SIZE))
         if every and self.step % every == 0:
             self._periodic_eval()
         if self.finished or time.monotonic() - self._last_save >= self.config.train.autosave_seconds:

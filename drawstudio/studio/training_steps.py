@@ -1,0 +1,121 @@
+"""Scrubbing training time: the training-step bar under the canvas (a slider over the kept
+steps of the run's history and a "live" button), the KL heatmap, and the choice of which
+snapshot the snapshot panes show.
+
+The history files are polled on the GUI thread (`HistoryReader` loads only files that are
+new since the last poll; one is a few hundred kB). Live snapshots from training or from a
+followed run pass straight through while "live" is on; while an old step is shown they are
+kept, and "live" shows the newest again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
+
+from drawstudio.studio.kl_heatmap import KlHeatmap
+from drawstudio.studio.step_history import StepHistory
+from drawstudio.studio.timeline import Timeline
+from drawstudio.train.history import HistoryReader
+from drawstudio.train.snapshot import Snapshot
+
+POLL_MS = 2000
+
+
+class TrainingStepBar(QWidget):
+    """The slider over the kept training steps and the live button."""
+
+    def __init__(self, steps: StepHistory, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.steps = steps
+        self.live = QToolButton()
+        self.live.setText("● live")
+        self.live.setCheckable(True)
+        self.live.setChecked(True)
+        self.live.setToolTip("Follow the newest snapshot (off: scrub the run's history)")
+        self.live.toggled.connect(self._live_toggled)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setToolTip("Training step s: the snapshots kept in the run's history")
+        self.slider.valueChanged.connect(steps.select)
+        self.label = QLabel()
+        self.label.setMinimumWidth(190)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.live)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.label)
+        steps.changed.connect(self.update_controls)
+        self.update_controls()
+
+    def _live_toggled(self, live: bool) -> None:
+        if live:
+            self.steps.go_live()
+        elif self.steps.live:
+            self.steps.select(len(self.steps.entries) - 1)
+
+    def update_controls(self) -> None:
+        steps = self.steps
+        count = len(steps.entries)
+        for widget in (self.slider, self.live):
+            widget.blockSignals(True)
+        self.slider.setRange(0, max(0, count - 1))
+        self.slider.setValue(count - 1 if steps.live else steps.index)
+        self.live.setChecked(steps.live)
+        for widget in (self.slider, self.live):
+            widget.blockSignals(False)
+        self.slider.setEnabled(count > 0)
+        if not count:
+            self.label.setText("s: no history yet")
+        elif steps.live:
+            self.label.setText(f"s = live ({count} kept)")
+        else:
+            self.label.setText(f"s = {steps.entries[steps.index].step:,} ({steps.index + 1} / {count} kept)")
+
+
+class TrainingSteps(QObject):
+    shown = Signal(object)  # the Snapshot the snapshot panes are to show
+
+    def __init__(self, timeline: Timeline, poll_ms: int = POLL_MS, parent: QObject | None = None):
+        super().__init__(parent)
+        self.history = StepHistory()
+        self.bar = TrainingStepBar(self.history)
+        self.heatmap = KlHeatmap(self.history, timeline)
+        self._reader: HistoryReader | None = None
+        self._live: Snapshot | None = None
+        self._shown: Snapshot | None = None
+        self.timer = QTimer(self)
+        self.timer.setInterval(poll_ms)
+        self.timer.timeout.connect(self.poll)
+        self.history.changed.connect(self._choice_changed)
+
+    def set_run(self, run_dir: Path | None) -> None:
+        """Read `run_dir`'s history now and keep polling it (None: the run was closed; forget
+        its history and its live snapshot)."""
+        self.timer.stop()
+        self._reader = None if run_dir is None else HistoryReader(run_dir)
+        if run_dir is None:
+            self._live = self._shown = None
+        self.history.clear()
+        if self._reader is not None:
+            self.poll()
+            self.timer.start()
+
+    def poll(self) -> None:
+        if self._reader is not None:
+            self.history.merge(self._reader.poll())
+
+    def offer_live(self, snapshot: Snapshot | None) -> None:
+        """The newest snapshot of training (or of the followed run): shown unless scrubbed away."""
+        self._live = snapshot
+        if self.history.live:
+            self._show(snapshot)
+
+    def _choice_changed(self) -> None:
+        self._show(self._live if self.history.live else self.history.selected())
+
+    def _show(self, snapshot: Snapshot | None) -> None:
+        if snapshot is not self._shown:  # a merge that keeps the choice does not lay it out again
+            self._shown = snapshot
+            self.shown.emit(snapshot)
