@@ -41,7 +41,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from drawstudio.studio.app import configure_pyqtgraph  # noqa: E402
 from drawstudio.studio.main_window import MainWindow  # noqa: E402
-from drawstudio.studio.stall import StallMeter  # noqa: E402
+from stall import StallMeter  # noqa: E402
 from drawstudio.train.trainer import Trainer  # noqa: E402
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"

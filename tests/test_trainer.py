@@ -270,3 +270,18 @@ def test_gradient_reaching_the_optimiser_has_at_most_the_clip_norm(small_config,
     before = record["grad_norm"]  # the record keeps the norm before clipping
     assert before > 1.0  # an untrained model's gradient: far above the clip
     assert norms[0].item() == pytest.approx(clip if clip else before, rel=1e-4)
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "plain"])
+def test_evaluation_runs_the_path_the_run_trains_with(small_config, monkeypatch, fused):
+    from drawstudio.train import trainer as trainer_module
+
+    small_config.model = ModelConfig(T=2, enc_size=16, dec_size=16, z_size=4)
+    small_config.train.fused = fused
+    trainer = Trainer(small_config, None)
+    calls = []
+    original = trainer_module.fused_forward
+    monkeypatch.setattr(trainer_module, "fused_forward", lambda *a, **k: calls.append(1) or original(*a, **k))
+    record = trainer.evaluate("test", 50, log=False)
+    assert math.isfinite(record["nll"]) and record["images"] == 50
+    assert bool(calls) == fused

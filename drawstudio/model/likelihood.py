@@ -65,6 +65,3 @@ def importance_weighted_nll(recon: Tensor, log_ratio: Tensor) -> Tensor:
     k = recon.shape[0]
     return math.log(k) - torch.logsumexp(-(recon + log_ratio), 0)
 
-
-def bits_per_dim(nats_per_image: float, dims: int) -> float:
-    return nats_per_image / (dims * math.log(2))

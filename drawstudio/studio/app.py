@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from drawstudio.data import DATASETS
 from drawstudio.presets import PRESETS
+from drawstudio.resource_files import resource_path
 from drawstudio.studio.main_window import MainWindow
-from drawstudio.studio.plots import BACKGROUND, TEXT
 from drawstudio.studio.run_setup import PREFERRED_DATASETS, config_for_dataset, preset_dataset
+from drawstudio.studio.theme import THEME
 from drawstudio.train.runs import is_run
 from drawstudio.usage import OneLineParser
 
@@ -61,7 +63,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def configure_pyqtgraph() -> None:
-    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background=BACKGROUND, foreground=TEXT)
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background=THEME.background, foreground=THEME.text)
 
 
 def open_from_args(window: MainWindow, args: argparse.Namespace) -> None:
@@ -111,6 +113,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     configure_pyqtgraph()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("DRAW Studio")
+    app.setDesktopFileName("drawstudio")  # pairs the window with resources/drawstudio.desktop once installed
+    app.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
     window = MainWindow()
     install_signal_handlers(window)
     window.show()

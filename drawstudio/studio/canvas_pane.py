@@ -15,7 +15,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
-from drawstudio.studio.grid_view import READ_COLOUR, WRITE_COLOUR, GridView, make_layout_widget
+from drawstudio.studio.grid_view import GridView, make_layout_widget
+from drawstudio.studio.theme import THEME
 from drawstudio.studio.snapshot_view import SnapshotView
 from drawstudio.studio.tiles import box_paths, columns_for, origin, tile_pixels
 from drawstudio.studio.timeline import Timeline
@@ -75,9 +76,9 @@ class CanvasPane(SnapshotView):
         self.class_label = QLabel("class:")
         self.show_read = QCheckBox("read box")
         self.show_write = QCheckBox("write box")
-        for box, colour in ((self.show_read, READ_COLOUR), (self.show_write, WRITE_COLOUR)):
+        for box, colour in ((self.show_read, "read"), (self.show_write, "write")):
             box.setChecked(True)
-            box.setStyleSheet(f"color: rgb{colour}; font-weight: bold")
+            box.setStyleSheet(f"color: {THEME.css(colour)}; font-weight: bold")
             box.toggled.connect(self.mark_dirty)
         controls = QHBoxLayout()
         for widget in (self.mode, self.class_label, self.class_picker):
@@ -98,8 +99,8 @@ class CanvasPane(SnapshotView):
         self.left = GridView(self.graphics.ci, "data", 0, 0)
         self.right = GridView(self.graphics.ci, "canvas", 0, 1)
         for view in (self.left, self.right):
-            view.add_outline("read", READ_COLOUR)
-        self.right.add_outline("write", WRITE_COLOUR)
+            view.add_outline("read", THEME.read)
+        self.right.add_outline("write", THEME.write)
         self.trajectory = TrajectoryOverlay(self.right.view)
 
         self.play = QToolButton()

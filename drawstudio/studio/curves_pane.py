@@ -16,7 +16,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
 
 from drawstudio.studio.history import MetricsHistory, moving_average
-from drawstudio.studio.plots import BACKGROUND, TEXT, cache_axes, show_from_zero, step_plot
+from drawstudio.studio.plots import cache_axes, show_from_zero, step_plot
+from drawstudio.studio.theme import THEME
 from drawstudio.studio.reference_runs import ReferenceRuns
 from drawstudio.train.snapshot import Snapshot
 
@@ -25,11 +26,8 @@ MIN_REDRAW_SECONDS = 1.0  # curves move slowly; redrawing them more often only c
 # len(history) / this many seconds between redraws holds the curves near 2% of a core (and
 # off the training thread's GIL) however long the run grows.
 POINTS_PER_REDRAW_SECOND = 25_000
-CURVES = (("loss", "total loss (−ELBO)", "#f2f2f2"), ("recon", "reconstruction", "#4fa3ff"),
-          ("kl", "KL", "#ffb04f"))
-LR_COLOUR = "#c78bff"
-EVAL_COLOUR = "#ff4f8b"
-MARKER_COLOUR = (199, 139, 255, 140)
+CURVES = (("loss", "total loss (−ELBO)", THEME.loss), ("recon", "reconstruction", THEME.reconstruction),
+          ("kl", "KL", THEME.kl))
 
 
 class CurvesPane(QWidget):
@@ -64,29 +62,29 @@ class CurvesPane(QWidget):
         self.curves = {name: item.plot(name=label, pen=pg.mkPen(colour, width=1.5))
                        for name, label, colour in CURVES}
         self.eval_points = item.plot(name="test NLL", pen=None, symbol="o", symbolSize=8,
-                                     symbolBrush=EVAL_COLOUR, symbolPen=pg.mkPen(BACKGROUND))
+                                     symbolBrush=THEME.evaluation, symbolPen=pg.mkPen(THEME.background))
         self.lr_view = pg.ViewBox()
         item.showAxis("right")
         item.scene().addItem(self.lr_view)
         right = item.getAxis("right")
         right.linkToView(self.lr_view)
-        right.setLabel("learning rate", color=LR_COLOUR)
+        right.setLabel("learning rate", color=THEME.learning_rate)
         self.lr_view.setXLink(item)
         item.vb.sigResized.connect(self._sync_lr_view)
-        self.lr_curve = pg.PlotDataItem(pen=pg.mkPen(LR_COLOUR, width=1.5, style=Qt.PenStyle.DashLine))
+        self.lr_curve = pg.PlotDataItem(pen=pg.mkPen(THEME.learning_rate, width=1.5, style=Qt.PenStyle.DashLine))
         self.lr_view.addItem(self.lr_curve)
         legend.addItem(self.lr_curve, "learning rate (right axis)")
         self.markers: list[pg.InfiniteLine] = []
         self.references = ReferenceRuns(item, self.smoothing.value, self)
         controls.addWidget(self.references.button)
 
-        self.kl_plot = pg.PlotWidget(background=BACKGROUND)
+        self.kl_plot = pg.PlotWidget(background=THEME.background)
         kl_item = self.kl_plot.getPlotItem()
         cache_axes(kl_item)
-        kl_item.setTitle("KL per drawing step (nats, fixed test batch)", color=TEXT, size="10pt")
+        kl_item.setTitle("KL per drawing step (nats, fixed test batch)", color=THEME.text, size="10pt")
         kl_item.setLabel("bottom", "drawing step t")
         kl_item.setMouseEnabled(x=False, y=False)
-        self.kl_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#ffb04f", pen=None)
+        self.kl_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=THEME.kl, pen=None)
         kl_item.addItem(self.kl_bars)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -167,8 +165,8 @@ class CurvesPane(QWidget):
         changes = self.history.schedule_changes
         item = self.plot.getPlotItem()
         while len(self.markers) < len(changes):
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(MARKER_COLOUR, width=1),
-                                   label="", labelOpts={"position": 0.95, "color": LR_COLOUR})
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(THEME.schedule_marker, width=1),
+                                   label="", labelOpts={"position": 0.95, "color": THEME.learning_rate})
             item.addItem(line, ignoreBounds=True)
             self.markers.append(line)
         for index, line in enumerate(self.markers):

@@ -16,10 +16,11 @@ from drawstudio.errors import DrawStudioError
 from drawstudio.events import Event
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import MetricsFollower
+from drawstudio.train.run_state import RunState
 from drawstudio.train.runs import open_run
 from drawstudio.train.trainer import Trainer
 
-FOLLOWING, WAITING, STOPPED = "following", "waiting for a checkpoint", "stopped"
+FOLLOWING, WAITING, STOPPED = RunState.FOLLOWING, RunState.WAITING, RunState.STOPPED
 
 
 class RunFollower:

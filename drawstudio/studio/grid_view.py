@@ -14,10 +14,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from drawstudio.studio.plots import BACKGROUND
+from drawstudio.studio.theme import THEME
 
-READ_COLOUR = (255, 70, 70)
-WRITE_COLOUR = (60, 220, 90)
 
 
 class FrameItem(QGraphicsItem):
@@ -94,7 +92,7 @@ class GridView:
         """Small labels with their top-left corner at (x, y) pixels of the frame; items are
         made when first needed and reused."""
         while len(self._captions) < len(captions):
-            item = pg.TextItem(color=(235, 235, 235), fill=pg.mkBrush(0, 0, 0, 170), anchor=(0, 0))
+            item = pg.TextItem(color=THEME.caption_text, fill=pg.mkBrush(THEME.caption_fill), anchor=(0, 0))
             item.setZValue(20)
             self.view.addItem(item, ignoreBounds=True)
             self._captions.append(item)
@@ -115,7 +113,7 @@ class GridView:
 
 def make_layout_widget() -> pg.GraphicsLayoutWidget:
     widget = pg.GraphicsLayoutWidget()
-    widget.setBackground(BACKGROUND)
+    widget.setBackground(THEME.background)
     widget.ci.setSpacing(2)
     widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     return widget

@@ -12,7 +12,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from drawstudio.studio.plots import BACKGROUND, TEXT, cache_axes
+from drawstudio.studio.plots import cache_axes
+from drawstudio.studio.theme import THEME
 from drawstudio.studio.step_history import StepHistory
 from drawstudio.studio.timeline import Timeline
 
@@ -42,21 +43,21 @@ class KlHeatmap(QWidget):
         self.timeline = timeline
         self.empty = QLabel(EMPTY_TEXT)
         self.empty.setWordWrap(True)
-        self.plot = pg.PlotWidget(background=BACKGROUND)
+        self.plot = pg.PlotWidget(background=THEME.background)
         item = self.plot.getPlotItem()
         cache_axes(item)
         # a short title: a PlotItem never lays out narrower than its title, whatever its dock's width
-        item.setTitle("KL per drawing step t (nats, fixed batch)", color=TEXT, size="9pt")
+        item.setTitle("KL per drawing step t (nats, fixed batch)", color=THEME.text, size="9pt")
         item.setLabel("bottom", "kept training step")
         item.setLabel("left", "drawing step t")
         item.setMouseEnabled(x=False, y=False)
         item.hideButtons()
         self.image = CellImage(axisOrder="row-major")
         item.addItem(self.image)
-        self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False,
+        self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(THEME.heatmap_colour_map), interactive=False,
                                           label="KL (nats)")
         self.colour_bar.setImageItem(self.image, insert_in=item)
-        self.cursor = pg.PlotCurveItem(pen=pg.mkPen("#ff4f8b", width=2))
+        self.cursor = pg.PlotCurveItem(pen=pg.mkPen(THEME.heatmap_cursor, width=2))
         item.addItem(self.cursor, ignoreBounds=True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

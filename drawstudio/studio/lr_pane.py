@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
 
 from drawstudio.config import TrainConfig
 from drawstudio.errors import ConfigError
-from drawstudio.studio.plots import TEXT, show_from_zero, step_plot
+from drawstudio.studio.plots import show_from_zero, step_plot
+from drawstudio.studio.theme import THEME
 from drawstudio.train import schedule
 from drawstudio.train.session import TrainingSession
 
@@ -101,11 +102,11 @@ class LrPane(QWidget):
         form.addRow("decay interval", self.every)
 
         self.plot, item, _ = step_plot("learning rate")
-        self.current_curve = item.plot(name="schedule", pen=pg.mkPen("#c78bff", width=2))
-        self.preview_curve = item.plot(name="with edited values", pen=pg.mkPen("#ffd34f", width=2,
+        self.current_curve = item.plot(name="schedule", pen=pg.mkPen(THEME.learning_rate, width=2))
+        self.preview_curve = item.plot(name="with edited values", pen=pg.mkPen(THEME.schedule_preview, width=2,
                                                                                  style=Qt.PenStyle.DashLine))
-        self.now_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255, 120)),
-                                        label="now", labelOpts={"position": 0.9, "color": TEXT})
+        self.now_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(THEME.now_line),
+                                        label="now", labelOpts={"position": 0.9, "color": THEME.text})
         item.addItem(self.now_line, ignoreBounds=True)
 
         layout = QVBoxLayout(self)

@@ -31,7 +31,7 @@ from drawstudio.studio.run_setup import RunSetupDialog
 from drawstudio.studio.status import StatusFields
 from drawstudio.studio.timeline import Timeline
 from drawstudio.studio.training_steps import TrainingSteps
-from drawstudio.train import session as states
+from drawstudio.train.run_state import RunState
 from drawstudio.train.metrics import read_metrics
 
 # Redraw timer. Each tick redraws at most one pane (the next one, in turn, with something new),
@@ -55,7 +55,7 @@ class MainWindow(QMainWindow):
         self.snapshot_seconds = snapshot_seconds
         self.follow_poll_seconds = follow_poll_seconds
         self.run: OpenedRun | None = None
-        self.state = "no run"
+        self.state = RunState.NO_RUN
         self.history = MetricsHistory()
         self.timeline = Timeline(self)
         self.bridge = Bridge(self)
@@ -180,11 +180,11 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         session = self.run.session if self.run is not None else None
         trains = session is not None
-        self.start_action.setText("Pause" if self.state == states.RUNNING else "Start")
+        self.start_action.setText("Pause" if self.state == RunState.RUNNING else "Start")
         for action in (self.start_action, self.step_action, self.eval_action, self.extend_action,
                        self.checkpoint_action):
             action.setEnabled(trains or (action is self.start_action and self.run is None))
-        self.stop_action.setEnabled(trains and self.state in (states.RUNNING, states.PAUSED, states.FINISHED))
+        self.stop_action.setEnabled(trains and self.state in (RunState.RUNNING, RunState.PAUSED, RunState.FINISHED))
         for action in (self.gif_action, self.png_action):
             action.setEnabled(self.canvas.animation() is not None)
         self.csv_action.setEnabled(self.run is not None)
@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
             opened.follower.set_sample_labels(self._labels_for(opened))
         self.bridge.attach(opened.source)
         self.training_steps.set_run(opened.run_dir)
-        self._set_state(opened.session.state if opened.session is not None else "following")
+        self._set_state(opened.session.state if opened.session is not None else RunState.FOLLOWING)
         # torch, Qt and the run leave a few hundred thousand long-lived objects; a full garbage
         # collection walking them holds the GIL for 100-200 ms, freezing the window and training
         # alike. Frozen objects are never scanned again.
@@ -284,7 +284,7 @@ class MainWindow(QMainWindow):
         for pane in (self.canvas, self.glimpses, self.curves):
             pane.set_snapshot(None)
         self.lr_pane.set_session(None)
-        self._set_state("no run")
+        self._set_state(RunState.NO_RUN)
 
     # ---- transport --------------------------------------------------------------------
 
@@ -297,9 +297,9 @@ class MainWindow(QMainWindow):
             self.show_run_setup()
         elif session is None:
             self.show_status("this run is followed read-only; its own process trains it")
-        elif session.state == states.RUNNING:
+        elif session.state == RunState.RUNNING:
             session.pause()
-        elif session.state == states.FINISHED or session.trainer.finished:
+        elif session.state == RunState.FINISHED or session.trainer.finished:
             self.show_status(f"the run reached its {session.trainer.config.train.steps} steps: "
                              "Training ▸ Extend run… to train longer")
         elif self._ensure_live():
@@ -308,7 +308,7 @@ class MainWindow(QMainWindow):
     def _ensure_live(self) -> bool:
         """A stopped or failed session's thread is gone: reopen the run (it resumes) to go on."""
         session = self._session()
-        if session.state not in (states.STOPPED, states.FAILED):
+        if session.state not in (RunState.STOPPED, RunState.FAILED):
             return True
         return self.open_run(self.run.run_dir)
 
@@ -356,8 +356,8 @@ class MainWindow(QMainWindow):
             pane.set_snapshot(snapshot)
 
     def _set_state(self, state: str) -> None:
-        self.state = state
-        training = state in (states.RUNNING, "following")  # a followed run trains in another process
+        self.state = RunState(state)  # the bridge's signal carries the label
+        training = self.state.training
         self.timeline.set_max_frame_rate(TRAINING_FRAME_RATE if training else None)
         self._update_actions()
 

@@ -6,22 +6,22 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem
 
-BACKGROUND = "#202124"
-TEXT = "#dddddd"
+from drawstudio.studio.theme import THEME
+
 
 
 def step_plot(y_label: str, legend_offset: tuple[int, int] = (-10, 10)
               ) -> tuple[pg.PlotWidget, pg.PlotItem, pg.LegendItem]:
     """A plot against the training step, with a grid and a legend (at the top right unless
     `legend_offset` says otherwise: negative values count from the right or bottom)."""
-    widget = pg.PlotWidget(background=BACKGROUND)
+    widget = pg.PlotWidget(background=THEME.background)
     item = widget.getPlotItem()
     cache_axes(item)
     item.setLabel("bottom", "training step")
     item.setLabel("left", y_label)
     item.showGrid(x=True, y=True, alpha=0.2)
-    legend = item.addLegend(offset=legend_offset, labelTextColor=TEXT)
-    legend.setBrush(pg.mkBrush(32, 33, 36, 200))
+    legend = item.addLegend(offset=legend_offset, labelTextColor=THEME.text)
+    legend.setBrush(pg.mkBrush(THEME.legend_fill))
     return widget, item, legend
 
 

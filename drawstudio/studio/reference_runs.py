@@ -12,11 +12,11 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton, QWidget
 
 from drawstudio.errors import DrawStudioError, RunDirError
+from drawstudio.studio.theme import THEME
 from drawstudio.studio.history import MetricsHistory, moving_average
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.runs import load_run_config
 
-COLOURS = ("#7fe0c8", "#ff8fa3", "#e6d86e", "#9fb4ff", "#d59bff")
 
 
 class ReferenceRuns(QObject):
@@ -48,7 +48,7 @@ class ReferenceRuns(QObject):
         history.extend(read_metrics(Path(key) / "metrics.jsonl"))
         if not len(history):
             raise RunDirError(f"{key}: the run has no training steps logged to compare with")
-        colour = COLOURS[len(self.runs) % len(COLOURS)]
+        colour = THEME.reference_runs[len(self.runs) % len(THEME.reference_runs)]
         curve = self.plot.plot(name=f"{Path(key).name}: loss (reference)",
                                pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine))
         self.runs[key] = (curve, history)

@@ -28,6 +28,7 @@ from drawstudio.data.two_digit import CANVAS, NAME as TWO_DIGIT
 from drawstudio.errors import DrawStudioError
 from drawstudio.presets import PRESETS, apply_preset
 from drawstudio.settings_help import TENSORBOARD_DIR, help_for
+from drawstudio.studio.theme import THEME
 from drawstudio.studio.lr_pane import ScientificSpinBox
 from drawstudio.tensorboard_log import INSTALL_HINT, available as tensorboard_available
 
@@ -210,7 +211,7 @@ class RunSetupDialog(QDialog):
 
         self.problem = QLabel()
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #e05050")
+        self.problem.setStyleSheet(f"color: {THEME.css('error_text')}")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.create = self.buttons.addButton("Create run", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self.accept)

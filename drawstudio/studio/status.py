@@ -6,6 +6,7 @@ import numpy as np
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from drawstudio.studio.history import MetricsHistory
+from drawstudio.train.run_state import RunState
 
 RATE_WINDOW = 20  # logged steps averaged for images/s; one step's rate jitters too much to read
 
@@ -17,9 +18,9 @@ class StatusFields:
             label.setContentsMargins(6, 0, 6, 0)
             bar.addPermanentWidget(label)
         self._shown: tuple = ()
-        self.update("no run", None, "")
+        self.update(RunState.NO_RUN, None, "")
 
-    def update(self, state: str, history: MetricsHistory | None, device: str) -> None:
+    def update(self, state: RunState, history: MetricsHistory | None, device: str) -> None:
         last = history.last_train if history is not None else None
         rates = history.train["images_per_s"].values[-RATE_WINDOW:] if history is not None else np.zeros(0)
         shown = (state, device, None if last is None else last["step"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from drawstudio.studio.grid_view import READ_COLOUR, WRITE_COLOUR
+from drawstudio.studio.theme import THEME
 from drawstudio.studio.tiles import origin
 from drawstudio.train.snapshot import Attention
 
@@ -30,7 +30,7 @@ class TrajectoryOverlay:
         self.paths: dict[str, CentrePath | None] = {"read": None, "write": None}
         self.lines = {}
         self.heads = {}
-        for name, colour in (("read", READ_COLOUR), ("write", WRITE_COLOUR)):
+        for name, colour in (("read", THEME.read), ("write", THEME.write)):
             line = pg.PlotDataItem(pen=pg.mkPen(colour, width=1.5), symbol="o", symbolSize=4, symbolBrush=colour,
                                    symbolPen=None)
             head = pg.ScatterPlotItem(size=10, brush=None, pen=pg.mkPen(colour, width=2))

@@ -14,14 +14,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from drawstudio.errors import DrawStudioError, NonFiniteError, RunDirError
 from drawstudio.events import Event
+from drawstudio.train.run_state import RunState
 from drawstudio.train.snapshot import Snapshot
 from drawstudio.train.trainer import Trainer
 
-IDLE, RUNNING, PAUSED, FINISHED, STOPPED, FAILED = "idle", "running", "paused", "finished", "stopped", "failed"
+IDLE, RUNNING, PAUSED, FINISHED, STOPPED, FAILED = (RunState.IDLE, RunState.RUNNING, RunState.PAUSED, RunState.FINISHED,
+                                                    RunState.STOPPED, RunState.FAILED)
 # A snapshot (a reconstruction pass and a sampling run) takes the training thread's time, so
 # the next one waits at least this many times as long as the last took: snapshots then cost
 # at most 1/20 of training time (the paper's model on a CPU: 0.22 s each, every 2 s was 10%).
@@ -209,7 +210,3 @@ class TrainingSession:
         if state != self.state:
             self.state = state
             self.state_changed.emit(state)
-
-    def describe(self) -> dict[str, Any]:
-        t = self.trainer
-        return {"state": self.state, "step": t.step, "epoch": t.epoch, "lr": t.lr, "device": str(t.device)}

@@ -103,6 +103,7 @@ class Trainer:
             problem = ckpt.first_line(str(error), type(error).__name__)
             raise ConfigError(f"the model's sizes are impossible on {self.device} ({problem})") from None
         self.objective: nn.Module = Objective(self.model, train.fused)
+        self.evaluation_objective = self.objective  # the same pass, never wrapped for distribution or compiled
         self._seed_per_rank(0)
         self.optimizer = torch.optim.Adam(
             [p for p in self.model.parameters() if p.requires_grad],
@@ -428,7 +429,7 @@ class Trainer:
         repeated = x.repeat(k, 1, 1, 1)  # (K·B, C, H, W), sample k of image b at k·B + b
         repeated_labels = None if labels is None else labels.repeat(k)
         noise = torch.randn(c.T, repeated.shape[0], c.z_size, device=self.device, generator=generator)
-        out = fused_forward(self.model, repeated, repeated_labels, noise, importance=k > 1)
+        out = self.evaluation_objective(repeated, repeated_labels, noise, importance=k > 1)
         batch = x.shape[0]
         bound = out.loss.view(k, batch)
         recon = out.recon.view(k, batch).mean(0)
