@@ -13,7 +13,7 @@ from drawstudio.config import ModelConfig
 from drawstudio.model.draw import Draw
 from drawstudio.train.distributed import DistInfo
 from drawstudio.train.metrics import read_metrics
-from drawstudio.train.trainer import Objective
+from drawstudio.train.objective import Objective
 
 CONFIG = ModelConfig(T=4, enc_size=32, dec_size=32, z_size=6)
 BATCH = 8

@@ -11,7 +11,8 @@ from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.runs import open_run
-from drawstudio.train.trainer import Trainer, eval_subset
+from drawstudio.train.evaluation import eval_subset
+from drawstudio.train.trainer import Trainer
 
 
 @pytest.fixture
@@ -220,24 +221,24 @@ def test_evaluation_of_fewer_images_uses_the_subset_and_says_so(small_config):
 
 
 def test_importance_weighted_bound_of_each_image_uses_only_that_image_s_samples(small_config, monkeypatch):
-    from drawstudio.train import trainer as trainer_module
+    from drawstudio.train import objective as objective_module
 
     # a dark starting canvas (σ(−4) ≈ 0.02) makes a blank image cheap and an all-ink one dear
     small_config.model = ModelConfig(T=2, enc_size=16, dec_size=16, z_size=4, canvas_init=-4.0)
     trainer = Trainer(small_config, None)
     seen = []
-    original = trainer_module.fused_forward
+    original = objective_module.fused_forward
 
     def recording_forward(model, x, labels, noise, importance):
         out = original(model, x, labels, noise, importance=importance)
         seen.append((x, out))
         return out
 
-    monkeypatch.setattr(trainer_module, "fused_forward", recording_forward)
+    monkeypatch.setattr(objective_module, "fused_forward", recording_forward)
     images = trainer.eval_set("test").images[:3].clone()
     images[1], images[2] = 0.0, 1.0
     k = 5
-    bound, _, _, iw = trainer._bounds(images, None, k, torch.Generator().manual_seed(0))
+    bound, _, _, iw = trainer.evaluation.bounds(images, None, k, torch.Generator().manual_seed(0))
     (repeated, out), = seen
     assert repeated.shape[0] == 3 * k
     for b in range(3):
@@ -274,14 +275,14 @@ def test_gradient_reaching_the_optimiser_has_at_most_the_clip_norm(small_config,
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "plain"])
 def test_evaluation_runs_the_path_the_run_trains_with(small_config, monkeypatch, fused):
-    from drawstudio.train import trainer as trainer_module
+    from drawstudio.train import objective as objective_module
 
     small_config.model = ModelConfig(T=2, enc_size=16, dec_size=16, z_size=4)
     small_config.train.fused = fused
     trainer = Trainer(small_config, None)
     calls = []
-    original = trainer_module.fused_forward
-    monkeypatch.setattr(trainer_module, "fused_forward", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = objective_module.fused_forward
+    monkeypatch.setattr(objective_module, "fused_forward", lambda *a, **k: calls.append(1) or original(*a, **k))
     record = trainer.evaluate("test", 50, log=False)
     assert math.isfinite(record["nll"]) and record["images"] == 50
     assert bool(calls) == fused

@@ -10,9 +10,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,41 +24,17 @@ from drawstudio.data.batches import EpochSampler, effective_binarize, to_model_i
 from drawstudio.devices import prepare, resolve_device
 from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError, RunDirError
 from drawstudio.events import Event
-from drawstudio.model.draw import Draw, DrawOutput
-from drawstudio.model.fused import fused_forward
-from drawstudio.model.likelihood import importance_weighted_nll
+from drawstudio.model.draw import Draw
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train import schedule
 from drawstudio.train.distributed import DistInfo
+from drawstudio.train.evaluation import EvalSet, Evaluation
 from drawstudio.train.history import HISTORY_SIZE, HistoryWriter
+from drawstudio.train.memory import memory_guard
 from drawstudio.train.metrics import MetricsWriter
-from drawstudio.train.snapshot import Attention, Snapshot, to_numpy
+from drawstudio.train.objective import Objective
+from drawstudio.train.snapshot import Snapshot
 from drawstudio.threads import ThreadGovernor
-
-EVAL_SEED_OFFSET = 1_000_003  # eval and snapshots draw from their own generators, never the training RNG
-
-
-class Objective(nn.Module):
-    """The model's training pass as a module, so DistributedDataParallel and torch.compile
-    can wrap it; `fused` picks the fast path (same numbers as the plain one)."""
-
-    def __init__(self, model: Draw, fused: bool):
-        super().__init__()
-        self.model = model
-        self.fused = fused
-
-    def forward(self, x: Tensor, labels: Tensor | None = None, noise: Tensor | None = None,
-                importance: bool = False) -> DrawOutput:
-        if self.fused:
-            return fused_forward(self.model, x, labels, noise, importance)
-        return self.model(x, labels, noise, importance=importance)
-
-
-@dataclass
-class EvalSet:
-    images: Tensor  # (N, C, H, W) model input in [0, 1] on the device, binarised once with a fixed seed
-    labels: Tensor | None
-
 
 class Trainer:
     def __init__(
@@ -103,7 +76,8 @@ class Trainer:
             problem = ckpt.first_line(str(error), type(error).__name__)
             raise ConfigError(f"the model's sizes are impossible on {self.device} ({problem})") from None
         self.objective: nn.Module = Objective(self.model, train.fused)
-        self.evaluation_objective = self.objective  # the same pass, never wrapped for distribution or compiled
+        # the same pass as training, never wrapped for distribution or compiled
+        self.evaluation = Evaluation(self.objective, config, self.data, self.binarize, self.device)
         self._seed_per_rank(0)
         self.optimizer = torch.optim.Adam(
             [p for p in self.model.parameters() if p.requires_grad],
@@ -114,7 +88,6 @@ class Trainer:
         self.elapsed = 0.0  # seconds spent training, over all sessions of the run
         self.resumed_from: Path | None = None
         self.skipped_checkpoints: list[str] = []
-        self._eval_sets: dict[str, EvalSet] = {}
         self._last_save = time.monotonic()
         self._metrics: MetricsWriter | None = None
         self.history: HistoryWriter | None = None
@@ -309,7 +282,7 @@ class Trainer:
             group["lr"] = lr
         start = time.perf_counter()
         x, labels = self.batch()
-        with _memory_guard(f"a training step at batch_size={self.config.train.batch_size}"):
+        with memory_guard(f"a training step at batch_size={self.config.train.batch_size}"):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.train.amp):
                 out = self.objective(x, labels)
             loss = out.loss.mean()
@@ -372,134 +345,22 @@ class Trainer:
             self.evaluate("valid", self.config.train.eval_images)
 
     def split(self, name: str) -> ImageSet:
-        found = {"train": self.data.train, "test": self.data.test, "valid": self.data.valid}.get(name)
-        if found is None:
-            raise ConfigError(f"split {name!r}: dataset {self.data.name!r} has no such split")
-        return found
+        return self.evaluation.split(name)
 
     def eval_set(self, name: str) -> EvalSet:
-        """A split as model input, binarised once with a fixed seed so every evaluation of the
-        run sees the same images."""
-        if name not in self._eval_sets:
-            images = self.split(name)
-            generator = torch.Generator().manual_seed(self.config.train.seed + EVAL_SEED_OFFSET)
-            indices = torch.arange(len(images))
-            x = to_model_input(images.images(indices, generator), self.binarize, generator, self.device)
-            labels = images.labels(indices) if self.config.model.num_classes else None
-            self._eval_sets[name] = EvalSet(x, None if labels is None else labels.to(self.device))
-        return self._eval_sets[name]
+        return self.evaluation.eval_set(name)
 
-    @torch.no_grad()
     def evaluate(self, split: str = "test", max_images: int | None = None, iw_samples: int = 1,
                  batch_size: int = 1000, log: bool = True) -> dict[str, Any]:
-        """The test-set bound in nats per image: reconstruction + KL (the paper's number) and,
-        with iw_samples K > 1, the importance-weighted bound log (1/K) Σ p(x, z_k)/q(z_k|x)."""
-        data = self.eval_set(split)
-        total = len(data.images)
-        count = total if max_images is None else min(max_images, total)
-        chosen = eval_subset(total, count, self.config.train.seed)
-        generator = torch.Generator(self.device).manual_seed(self.config.train.seed + EVAL_SEED_OFFSET)
-        per_batch = max(1, batch_size // iw_samples)
-        sums = torch.zeros(4, dtype=torch.float64)
-        start = time.perf_counter()
-        for first in range(0, count, per_batch):
-            batch = chosen[first:first + per_batch].to(self.device)
-            x = data.images[batch]
-            labels = None if data.labels is None else data.labels[batch]
-            with _memory_guard(f"evaluation in batches of {per_batch} x {iw_samples} samples"):
-                bound, recon, kl, iw = self._bounds(x, labels, iw_samples, generator)
-            sums += torch.stack([bound.sum(), recon.sum(), kl.sum(), iw.sum()]).double().cpu()
-        bound, recon, kl, iw = (sums / count).tolist()
-        record: dict[str, Any] = {
-            "kind": "eval", "split": split, "step": self.step, "nll": bound, "recon": recon, "kl": kl,
-            "images": count, "seconds": round(time.perf_counter() - start, 3),
-        }
-        if count < total:
-            record["subset"] = f"a fixed random {count} of the {total} {split} images (seed {self.config.train.seed})"
-        if iw_samples > 1:
-            record.update(iw_nll=iw, iw_samples=iw_samples)
+        """The bound on `split` at the current step (see `Evaluation.evaluate`), recorded in the
+        metrics unless `log` is False."""
+        record = self.evaluation.evaluate(self.step, split, max_images, iw_samples, batch_size)
         if log:
             self.record(record)
         return record
 
-    def _bounds(self, x: Tensor, labels: Tensor | None, k: int, generator: torch.Generator
-                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Per image: the bound, its reconstruction and KL parts, and the K-sample IW bound."""
-        c = self.config.model
-        repeated = x.repeat(k, 1, 1, 1)  # (K·B, C, H, W), sample k of image b at k·B + b
-        repeated_labels = None if labels is None else labels.repeat(k)
-        noise = torch.randn(c.T, repeated.shape[0], c.z_size, device=self.device, generator=generator)
-        out = self.evaluation_objective(repeated, repeated_labels, noise, importance=k > 1)
-        batch = x.shape[0]
-        bound = out.loss.view(k, batch)
-        recon = out.recon.view(k, batch).mean(0)
-        kl = out.kl.sum(1).view(k, batch).mean(0)
-        if k == 1:
-            return bound[0], recon, kl, bound[0]
-        iw = importance_weighted_nll(out.recon.view(k, batch), out.log_ratio.view(k, batch))
-        return bound.mean(0), recon, kl, iw
-
-    # ---- what the studio shows ---------------------------------------------------------
-
-    @torch.no_grad()
     def snapshot(self, n_recon: int = 16, n_samples: int = 16, sample_labels: list[int] | None = None) -> Snapshot:
-        """Reconstructions of a fixed test batch and samples from fixed prior noise, with every
-        step's canvas and attention, so successive snapshots show the same images learning."""
-        c = self.config.model
-        data = self.eval_set("test")
-        n_recon = min(n_recon, len(data.images))
-        x = data.images[:n_recon]
-        labels = None if data.labels is None else data.labels[:n_recon]
-        generator = torch.Generator(self.device).manual_seed(self.config.train.seed + 2 * EVAL_SEED_OFFSET)
-        noise = torch.randn(c.T, n_recon, c.z_size, device=self.device, generator=generator)
-        out = self.model(x, labels, noise, record=True)
-        trace = out.trace
-        assert trace is not None
-        wanted = None
-        if c.num_classes:
-            classes = sample_labels or [i % c.num_classes for i in range(n_samples)]
-            n_samples = len(classes)
-            wanted = torch.tensor(classes, device=self.device)
-        sample_noise = torch.randn(c.T, n_samples, c.z_size, device=self.device, generator=generator)
-        samples, sample_write = self.model.generate(n_samples, wanted, sample_noise)
-        return Snapshot(
-            step=self.step,
-            originals=to_numpy(x),
-            labels=None if labels is None else labels.cpu().numpy(),
-            reconstructions=to_numpy(torch.sigmoid(trace.canvases)),
-            read=Attention.from_params(trace.read, c.read_n),
-            write=Attention.from_params(trace.write, c.write_n),
-            read_glimpses=to_numpy(trace.read_glimpses),
-            write_patches=to_numpy(trace.write_patches),
-            samples=to_numpy(samples),
-            sample_write=Attention.from_params(sample_write, c.write_n),
-            sample_labels=None if wanted is None else wanted.cpu().numpy(),
-            kl_per_step=to_numpy(out.kl.mean(0)),
-        )
-
-
-def eval_subset(total: int, count: int, seed: int) -> Tensor:
-    """Which images an evaluation of `count` of `total` uses: all of them in order, or a
-    random subset fixed by the run's seed, so every evaluation of a run sees the same images.
-    The first images of a split are no fair sample (MNIST's first 5,000 test digits are the
-    cleaner half)."""
-    if count >= total:
-        return torch.arange(total)
-    generator = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)
-    return torch.randperm(total, generator=generator)[:count].sort().values
-
-
-@contextmanager
-def _memory_guard(what: str) -> Iterator[None]:
-    """Turn running out of memory into a user error that says what needed it."""
-    try:
-        yield
-    except torch.OutOfMemoryError:
-        raise ConfigError(f"out of GPU memory during {what}; use a smaller batch or model") from None
-    except RuntimeError as error:
-        if "can't allocate memory" not in str(error) and "not enough memory" not in str(error):
-            raise
-        raise ConfigError(f"out of memory during {what}; use a smaller batch or model") from None
+        return self.evaluation.snapshot(self.step, n_recon, n_samples, sample_labels)
 
 
 def _model_diff(stored: RunConfig, wanted: RunConfig) -> str:
