@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 
 class Event:
@@ -35,3 +35,12 @@ class Event:
 
     def __repr__(self) -> str:
         return f"Event({self.name!r}, {len(self._callbacks)} connected)"
+
+
+class EventSource(Protocol):
+    """What the studio can watch: a live training session or a followed run."""
+
+    state_changed: Event
+    metrics: Event
+    snapshot_ready: Event
+    error: Event

@@ -13,20 +13,11 @@ snapshots that arrive while the GUI is busy are dropped in favour of the newest.
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from drawstudio.events import Event
-
-
-class EventSource(Protocol):
-    """What the studio can watch: a live training session or a followed run."""
-
-    state_changed: Event
-    metrics: Event
-    snapshot_ready: Event
-    error: Event
+from drawstudio.events import Event, EventSource
 
 
 class Bridge(QObject):

@@ -26,7 +26,7 @@ from drawstudio.studio.curves_pane import CurvesPane
 from drawstudio.studio.glimpse_pane import GlimpsePane
 from drawstudio.studio.history import MetricsHistory
 from drawstudio.studio.lr_pane import LrPane
-from drawstudio.studio.opened_run import OpenedRun, open_following, open_training
+from drawstudio.train.opened_run import OpenedRun, open_following, open_training
 from drawstudio.studio.run_setup import RunSetupDialog
 from drawstudio.studio.status import StatusFields
 from drawstudio.studio.timeline import Timeline

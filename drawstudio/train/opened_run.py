@@ -8,9 +8,9 @@ from typing import Any
 
 from drawstudio.config import RunConfig
 from drawstudio.devices import describe
-from drawstudio.studio.bridge import EventSource
-from drawstudio.studio.follow import RunFollower
+from drawstudio.events import EventSource
 from drawstudio.tensorboard_log import TensorBoardLog, attach as attach_tensorboard, require as require_tensorboard
+from drawstudio.train.follow import RunFollower
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.runs import is_run, load_run_config
 from drawstudio.train.session import TrainingSession
