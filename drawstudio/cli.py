@@ -7,7 +7,6 @@ exit 1; a non-finite loss exits 3 with the last good checkpoint kept; usage erro
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import signal
@@ -23,10 +22,6 @@ from drawstudio.usage import EXIT_USAGE
 
 EXIT_ERROR, EXIT_NONFINITE = 1, 3
 
-# on an existing run these may change; the rest of its config is fixed at creation
-RESUMABLE = {"steps", "device", "threads", "data_dir", "eval_every", "eval_images", "autosave_seconds",
-             "log_every", "compile", "amp", "fused", "tensorboard"}
-SCHEDULE_FIELDS = {"lr": "lr", "lr_decay": "decay", "decay_every": "every"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,34 +115,11 @@ def _dataset_classes(train: dict[str, Any]) -> int:
 def existing_run_config(args: argparse.Namespace, model: dict[str, Any], train: dict[str, Any]
                         ) -> tuple[RunConfig, dict[str, Any]]:
     """The stored config with allowed changes applied, and the schedule changes asked for."""
-    from drawstudio.train.runs import load_run_config
+    from drawstudio.train.runs import reopen_config
 
-    config = load_run_config(args.run)
     if args.config or args.preset or args.conditional:
         raise ConfigError(f"{args.run}: the run exists; --config/--preset/--conditional only apply to new runs")
-    differing = {k: v for k, v in model.items() if getattr(config.model, k) != v}
-    if differing:
-        raise ConfigError(
-            f"{args.run}: the run was created with a different model ({_describe(differing, config.model)}); "
-            "use a new --run directory for a new model"
-        )
-    schedule = {SCHEDULE_FIELDS[k]: v for k, v in train.items() if k in SCHEDULE_FIELDS and getattr(config.train, k) != v}
-    fixed = {k: v for k, v in train.items()
-             if k not in RESUMABLE and k not in SCHEDULE_FIELDS and getattr(config.train, k) != v}
-    if fixed:
-        raise ConfigError(f"{args.run}: cannot change {_describe(fixed, config.train)} of an existing run")
-    for key, value in train.items():
-        if key in RESUMABLE:
-            setattr(config.train, key, value)
-    config.validate()
-    # the schedule is changed only once the trainer exists, which already appends to the
-    # run's metrics: an impossible value must be refused before that
-    dataclasses.replace(config.train, **{k: v for k, v in train.items() if k in SCHEDULE_FIELDS}).validate()
-    return config, schedule
-
-
-def _describe(changes: dict[str, Any], current: Any) -> str:
-    return ", ".join(f"{k}: {getattr(current, k)!r} → {v!r}" for k, v in changes.items())
+    return reopen_config(args.run, model, train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

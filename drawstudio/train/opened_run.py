@@ -12,12 +12,11 @@ from drawstudio.events import EventSource
 from drawstudio.tensorboard_log import TensorBoardLog, attach as attach_tensorboard, require as require_tensorboard
 from drawstudio.train.follow import RunFollower
 from drawstudio.train.metrics import read_metrics
-from drawstudio.train.runs import is_run, load_run_config
+from drawstudio.train.runs import is_run, load_run_config, reopen_config
 from drawstudio.train.session import TrainingSession
 from drawstudio.train.trainer import Trainer
 
-# fields of an existing run that may differ when it is reopened (as the CLI allows)
-REOPEN_OVERRIDES = ("data_dir", "device")
+REOPENED_FROM_DIALOG = ("data_dir", "device")
 
 
 @dataclass
@@ -65,13 +64,12 @@ def open_training(run_dir: Path, config: RunConfig | None = None, *, data_dir: s
     except for where its data is and which device to use)."""
     run_dir = Path(run_dir).expanduser()
     if is_run(run_dir):
-        stored = load_run_config(run_dir)
+        # the dialog's other settings describe a new run; of a stored one, only where its data is
+        # and where it trains may change (the rule the command line follows)
+        changes = {} if config is None else {name: getattr(config.train, name) for name in REOPENED_FROM_DIALOG}
         if data_dir is not None:
-            stored.train.data_dir = data_dir
-        if config is not None:
-            for name in REOPEN_OVERRIDES:
-                setattr(stored.train, name, getattr(config.train, name))
-        config = stored
+            changes["data_dir"] = data_dir
+        config, _ = reopen_config(run_dir, train=changes)
     elif config is None:
         config = load_run_config(run_dir)  # raises the reason it is not a run
     if config.train.tensorboard is not None:

@@ -3,11 +3,13 @@ checkpoint for evaluation, sampling and the studio's follow mode."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 from drawstudio.config import RunConfig
 from drawstudio.data.base import ImageData
-from drawstudio.errors import RunDirError
+from drawstudio.errors import ConfigError, RunDirError
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.trainer import Trainer
 
@@ -27,6 +29,43 @@ def load_run_config(run_dir: Path) -> RunConfig:
     if not path.is_file():
         raise RunDirError(f"{run_dir}: not a run directory (no config.json)")
     return RunConfig.load(path)
+
+
+# on an existing run these training settings may change; the rest of its config is fixed at creation
+RESUMABLE = {"steps", "device", "threads", "data_dir", "eval_every", "eval_images", "autosave_seconds",
+             "log_every", "compile", "amp", "fused", "tensorboard"}
+# these change the learning-rate schedule from the step the run has reached, not from step 0
+SCHEDULE_FIELDS = {"lr": "lr", "lr_decay": "decay", "decay_every": "every"}
+
+
+def reopen_config(run_dir: Path, model: dict[str, Any] | None = None, train: dict[str, Any] | None = None
+                  ) -> tuple[RunConfig, dict[str, Any]]:
+    """An existing run's config with the settings asked for (config field → value) applied,
+    and the schedule change they make (for `Trainer.change_schedule`; empty when none). A
+    model setting or a fixed training setting that differs from the run's is refused."""
+    config = load_run_config(run_dir)
+    model, train = model or {}, train or {}
+    differing = {k: v for k, v in model.items() if getattr(config.model, k) != v}
+    if differing:
+        raise ConfigError(f"{run_dir}: the run was created with a different model "
+                          f"({_describe(differing, config.model)}); use a new run directory for a new model")
+    fixed = {k: v for k, v in train.items()
+             if k not in RESUMABLE and k not in SCHEDULE_FIELDS and getattr(config.train, k) != v}
+    if fixed:
+        raise ConfigError(f"{run_dir}: cannot change {_describe(fixed, config.train)} of an existing run")
+    schedule = {SCHEDULE_FIELDS[k]: v for k, v in train.items()
+                if k in SCHEDULE_FIELDS and getattr(config.train, k) != v}
+    # refused before the trainer exists, which already appends to the run's metrics
+    dataclasses.replace(config.train, **{k: v for k, v in train.items() if k in SCHEDULE_FIELDS}).validate()
+    for key, value in train.items():
+        if key in RESUMABLE:
+            setattr(config.train, key, value)
+    config.validate()
+    return config, schedule
+
+
+def _describe(changes: dict[str, Any], current: Any) -> str:
+    return ", ".join(f"{k}: {getattr(current, k)!r} → {v!r}" for k, v in changes.items())
 
 
 def open_run(run_dir: Path, *, device: str | None = None, data_dir: str | None = None,
