@@ -76,8 +76,8 @@ def test_exported_png_and_gif_hold_the_pixels_the_canvas_shows(studio, tmp_path)
     studio.timeline.set_t(2)
     studio.canvas.refresh()
     shown = grey_levels(studio.canvas.right.frame)
-    studio.export_png(tmp_path / "grid.png")
-    studio.export_gif(tmp_path / "drawing.gif")
+    studio.exports.png(tmp_path / "grid.png")
+    studio.exports.gif(tmp_path / "drawing.gif")
 
     png = np.asarray(Image.open(tmp_path / "grid.png").convert("L"))
     scale = png.shape[0] // shown.shape[0]  # the export enlarges each pixel to a square

@@ -39,7 +39,7 @@ def test_followed_run_grows_as_another_process_appends(studio, qtbot, tmp_path, 
     qtbot.waitUntil(lambda: len(studio.history) == 5 and studio.canvas.snapshot is not None, timeout=WAIT_MS)
     assert studio.canvas.snapshot.step == 5
     assert studio.training_steps.history.steps == [1, 2, 5]  # the training history, as the run kept it
-    assert not studio.lr_pane.apply_button.isEnabled() and not studio.start_action.isEnabled()
+    assert not studio.lr_pane.apply_button.isEnabled() and not studio.menu_actions.start_action.isEnabled()
 
     writer = subprocess.Popen(train_command(run_dir, 40), cwd=REPO)
     try:

@@ -39,9 +39,9 @@ def test_studio_opens_samples_exports_and_tests_every_kind_of_run(kind_name, stu
     else:
         assert snapshot.sample_labels is None
 
-    studio.export_png(tmp_path / "out" / "grid.png")
-    studio.export_gif(tmp_path / "out" / "draw.gif")
-    studio.export_csv(tmp_path / "out" / "metrics.csv")
+    studio.exports.png(tmp_path / "out" / "grid.png")
+    studio.exports.gif(tmp_path / "out" / "draw.gif")
+    studio.exports.csv(tmp_path / "out" / "metrics.csv")
     assert Image.open(tmp_path / "out" / "grid.png").mode == ("RGB" if "--channels" in kind.flags else "L")
     assert Image.open(tmp_path / "out" / "draw.gif").n_frames == 2
     assert "step" in (tmp_path / "out" / "metrics.csv").read_text().splitlines()[0]

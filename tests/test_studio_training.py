@@ -122,13 +122,13 @@ def test_learning_rate_change_reaches_the_optimizer_mid_training(studio, qtbot, 
 
 def test_pause_holds_the_step_and_resume_continues(studio, qtbot, tmp_path, tiny_config):
     open_and_train(studio, qtbot, tmp_path / "run", tiny_config)
-    studio.start_action.trigger()
+    studio.menu_actions.start_action.trigger()
     qtbot.waitUntil(lambda: studio.state == states.PAUSED, timeout=WAIT_MS)
     trainer = studio.run.session.trainer
     held = trainer.step
     qtbot.wait(300)
     assert trainer.step == held
-    studio.start_action.trigger()
+    studio.menu_actions.start_action.trigger()
     qtbot.waitUntil(lambda: trainer.step > held + 2, timeout=WAIT_MS)
     assert studio.state == states.RUNNING
 
@@ -136,9 +136,9 @@ def test_pause_holds_the_step_and_resume_continues(studio, qtbot, tmp_path, tiny
 def test_exports_write_gif_png_and_csv(studio, qtbot, tmp_path, tiny_config):
     open_and_train(studio, qtbot, tmp_path / "run", tiny_config)
     redraw_every_pane(studio)
-    studio.export_gif(tmp_path / "out" / "drawing.gif")
-    studio.export_png(tmp_path / "out" / "grid.png")
-    studio.export_csv(tmp_path / "out" / "metrics.csv")
+    studio.exports.gif(tmp_path / "out" / "drawing.gif")
+    studio.exports.png(tmp_path / "out" / "grid.png")
+    studio.exports.csv(tmp_path / "out" / "metrics.csv")
     with Image.open(tmp_path / "out" / "drawing.gif") as gif:
         assert gif.n_frames == tiny_config.model.T
     with Image.open(tmp_path / "out" / "grid.png") as png:
@@ -160,7 +160,7 @@ def test_closing_checkpoints_and_reopening_resumes(studio, qtbot, tmp_path, tiny
     assert len(studio.history) >= saved_step  # the curves of the earlier session are back
     studio.toggle_training()
     qtbot.waitUntil(lambda: trainer.step > saved_step, timeout=WAIT_MS)
-    assert run_dir.as_posix() in studio.recent_runs()
+    assert run_dir.as_posix() in studio.saved.recent_runs()
 
 
 def test_reopened_run_shows_kl_per_step_before_training_again(studio, qtbot, tmp_path, tiny_config):
@@ -179,7 +179,7 @@ def test_reopened_run_shows_kl_per_step_before_training_again(studio, qtbot, tmp
 
 def test_stop_then_start_reopens_and_resumes(studio, qtbot, tmp_path, tiny_config):
     open_and_train(studio, qtbot, tmp_path / "run", tiny_config)
-    studio.stop_action.trigger()
+    studio.menu_actions.stop_action.trigger()
     qtbot.waitUntil(lambda: studio.state == states.STOPPED, timeout=WAIT_MS)
     stopped_at = studio.run.session.trainer.step
     studio.toggle_training()
@@ -267,5 +267,5 @@ def test_colour_images_are_drawn_in_colour(studio, qtbot, tmp_path, tiny_config)
     redraw_every_pane(studio)
     for pixels in (shown_canvas(studio), *(view.frame for view in studio.glimpses.views)):
         assert ((pixels >> 16) & 255 != (pixels >> 8) & 255).any()  # red differs from green somewhere
-    studio.export_gif(tmp_path / "colour.gif")
+    studio.exports.gif(tmp_path / "colour.gif")
     assert (tmp_path / "colour.gif").stat().st_size > 0

@@ -13,26 +13,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QMainWindow, QMessageBox,
                                QWidget)
 
 from drawstudio.errors import DrawStudioError
-from drawstudio.export import save_gif, save_metrics_csv, save_png
 from drawstudio.studio.bridge import Bridge
 from drawstudio.studio.canvas_pane import CanvasPane
 from drawstudio.studio.curves_pane import CurvesPane
+from drawstudio.studio.exports import Exports
 from drawstudio.studio.glimpse_pane import GlimpsePane
 from drawstudio.studio.history import MetricsHistory
 from drawstudio.studio.lr_pane import LrPane
-from drawstudio.train.opened_run import OpenedRun, open_following, open_training
 from drawstudio.studio.run_setup import RunSetupDialog
 from drawstudio.studio.status import StatusFields
 from drawstudio.studio.timeline import Timeline
 from drawstudio.studio.training_steps import TrainingSteps
+from drawstudio.studio.window_actions import WindowActions
+from drawstudio.studio.window_settings import WindowSettings
+from drawstudio.train.opened_run import OpenedRun, open_following, open_training
 from drawstudio.train.run_state import RunState
-from drawstudio.train.metrics import read_metrics
 
 # Redraw timer. Each tick redraws at most one pane (the next one, in turn, with something new),
 # so one event-loop iteration paints one pane, not the whole window: painting a pane can take
@@ -43,7 +44,6 @@ RENDER_MS = 50
 TRAINING_FRAME_RATE = 4.0
 SNAPSHOT_SECONDS = 2.0  # while training: how often the training thread draws a snapshot
 HIDDEN_SNAPSHOT_SECONDS = 1e9  # no pane shows snapshots: don't spend training time on them
-MAX_RECENT = 8
 APP_NAME = "DRAW Studio"
 
 
@@ -51,7 +51,8 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, snapshot_seconds: float = SNAPSHOT_SECONDS,
                  follow_poll_seconds: float = 1.0):
         super().__init__()
-        self.settings = settings if settings is not None else QSettings("drawstudio", "DRAW Studio")
+        self.saved = WindowSettings(settings if settings is not None else QSettings("drawstudio", "DRAW Studio"))
+        self.exports = Exports(self)
         self.snapshot_seconds = snapshot_seconds
         self.follow_poll_seconds = follow_poll_seconds
         self.run: OpenedRun | None = None
@@ -78,8 +79,7 @@ class MainWindow(QMainWindow):
         self._next_pane = 0  # the pane whose turn it is to redraw
         self._default_layout()
 
-        self._make_actions()
-        self._make_menus()
+        self.menu_actions = WindowActions(self)
         self.status = StatusFields(self.statusBar())
 
         self.bridge.records.connect(self._on_records)
@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         self.render_timer.setInterval(RENDER_MS)
         self.render_timer.timeout.connect(self.render)
         self.render_timer.start()
-        self._restore_settings()
+        self.saved.restore(self)
         self._update_actions()
 
     def _default_layout(self) -> None:
@@ -116,90 +116,17 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    # ---- actions and menus ------------------------------------------------------------
-
-    def _action(self, text: str, slot: Any, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.setToolTip(tip or text)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work even when the menu bar is hidden
-        return action
-
-    def _make_actions(self) -> None:
-        a = self._action
-        self.new_action = a("&New run…", lambda: self.show_run_setup(), QKeySequence.StandardKey.New)
-        self.open_action = a("&Open run…", self.choose_run_to_open, QKeySequence.StandardKey.Open,
-                             "open a run folder to resume training it")
-        self.follow_action = a("&Follow run…", self.choose_run_to_follow, "Ctrl+Shift+O",
-                               "watch a run another process is training (read-only)")
-        self.checkpoint_action = a("&Save checkpoint", self.save_checkpoint, QKeySequence.StandardKey.Save)
-        self.gif_action = a("Export animation as &GIF…", lambda: self.export_gif())
-        self.png_action = a("Export grid as &PNG…", lambda: self.export_png())
-        self.csv_action = a("Export metrics as &CSV…", lambda: self.export_csv())
-        self.quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.start_action = a("Start", self.toggle_training, "Space", "start / pause training (Space)")
-        self.step_action = a("Step", self.step_once, "Ctrl+Space", "one training step")
-        self.stop_action = a("Stop", self.stop_training, None, "stop training and write a checkpoint")
-        self.eval_action = a("Test NLL now", self.evaluate_now, "Ctrl+E", "evaluate the test-set bound now")
-        self.extend_action = a("Extend run…", self.extend_run, None, "train beyond the run's planned steps")
-        self.prev_action = a("Previous drawing step", lambda: self.timeline.step(-1), "Left")
-        self.next_action = a("Next drawing step", lambda: self.timeline.step(1), "Right")
-        self.play_action = a("Play drawing", lambda: self.timeline.set_playing(not self.timeline.playing), "P")
-
-        toolbar = self.addToolBar("Transport")
-        toolbar.setObjectName("transport")
-        for action in (self.start_action, self.step_action, self.stop_action, self.checkpoint_action,
-                       self.eval_action):
-            toolbar.addAction(action)
-
-    def _make_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        for action in (self.new_action, self.open_action, self.follow_action):
-            file_menu.addAction(action)
-        self.recent_menu = file_menu.addMenu("Recent runs")
-        file_menu.addSeparator()
-        file_menu.addAction(self.checkpoint_action)
-        for action in (self.gif_action, self.png_action, self.csv_action):
-            file_menu.addAction(action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        training = self.menuBar().addMenu("&Training")
-        for action in (self.start_action, self.step_action, self.stop_action, self.eval_action, self.extend_action):
-            training.addAction(action)
-        view = self.menuBar().addMenu("&View")
-        for action in (self.play_action, self.prev_action, self.next_action):
-            view.addAction(action)
-        view.addSeparator()
-        for dock in self.docks.values():
-            view.addAction(dock.toggleViewAction())
-        self._fill_recent_menu()
-
-    def _update_actions(self) -> None:
-        session = self.run.session if self.run is not None else None
-        trains = session is not None
-        self.start_action.setText("Pause" if self.state == RunState.RUNNING else "Start")
-        for action in (self.start_action, self.step_action, self.eval_action, self.extend_action,
-                       self.checkpoint_action):
-            action.setEnabled(trains or (action is self.start_action and self.run is None))
-        self.stop_action.setEnabled(trains and self.state in (RunState.RUNNING, RunState.PAUSED, RunState.FINISHED))
-        for action in (self.gif_action, self.png_action):
-            action.setEnabled(self.canvas.animation() is not None)
-        self.csv_action.setEnabled(self.run is not None)
-
     # ---- opening runs ---------------------------------------------------------------
 
     def show_run_setup(self, dataset: str | None = None, data_dir: str | None = None, preset: str | None = None
                        ) -> bool:
         """Ask for a new run's settings and open it; False when cancelled or it could not be opened."""
-        dialog = RunSetupDialog(self, dataset, data_dir or self.settings.value("data_dir", "", str) or None,
+        dialog = RunSetupDialog(self, dataset, data_dir or self.saved.data_dir() or None,
                                 preset=preset)
         if dialog.exec() != RunSetupDialog.DialogCode.Accepted:
             return False
         config = dialog.config()
-        self.settings.setValue("data_dir", config.train.data_dir or "")
+        self.saved.remember_data_dir(config.train.data_dir)
         return self.open_run(dialog.chosen_run_dir(), config)
 
     def choose_run_to_open(self) -> None:
@@ -264,7 +191,8 @@ class MainWindow(QMainWindow):
         gc.freeze()
         opened.start_source()
         self.setWindowTitle(f"{opened.run_dir.name} — {APP_NAME}{' (following)' if opened.read_only else ''}")
-        self._remember(opened.run_dir)
+        self.saved.remember(opened.run_dir)
+        self.menu_actions.fill_recent(self.saved.recent_runs())
         self._update_actions()
         self.show_status(f"opened {opened.run_dir}" + (" (read-only)" if opened.read_only else ""))
 
@@ -404,90 +332,16 @@ class MainWindow(QMainWindow):
                 break
         self.status.update(self.state, self.history if self.run is not None else None,
                            self.run.device if self.run is not None else "")
-        if self.gif_action.isEnabled() != (self.canvas.animation() is not None):
+        if self.menu_actions.gif_action.isEnabled() != (self.canvas.animation() is not None):
             self._update_actions()
 
-    # ---- export ---------------------------------------------------------------------
-
-    def _export_path(self, path: Path | None, what: str, suffix: str) -> Path | None:
-        if path is not None:
-            return Path(path)
-        step = self.history.last_train["step"] if self.history.last_train else 0
-        folder = self.run.run_dir / "exports" if self.run is not None else Path.home()
-        suggested = folder / f"step-{step}-{self.canvas.current_mode}{suffix}"
-        chosen, _ = QFileDialog.getSaveFileName(self, f"Export {what}", str(suggested), f"*{suffix}")
-        return Path(chosen) if chosen else None
-
-    def _write(self, what: str, path: Path, write: Any) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write(path)
-        except OSError as error:
-            self.show_error(f"{path}: could not write the {what} ({error.strerror or error})")
-            return
-        self.show_status(f"wrote {path}")
-
-    def export_gif(self, path: Path | None = None) -> None:
-        """The drawing of the canvas pane's current mode, all T steps."""
-        self._export_canvas(self.canvas.animation(), "animation", ".gif", save_gif, path)
-
-    def export_png(self, path: Path | None = None) -> None:
-        """The canvas pane's grid at the current step."""
-        self._export_canvas(self.canvas.current_images(), "grid", ".png", save_png, path)
-
-    def _export_canvas(self, images: Any, what: str, suffix: str, save: Callable[..., None],
-                       path: Path | None) -> None:
-        target = None if images is None else self._export_path(path, what, suffix)
-        if target is not None:
-            self._write(what, target, lambda p: save(images, p, self.canvas.columns))
-
-    def export_csv(self, path: Path | None = None) -> None:
-        if self.run is None:
-            return
-        target = self._export_path(path, "metrics", ".csv")
-        if target is not None:
-            records = read_metrics(self.run.run_dir / "metrics.jsonl")
-            self._write("metrics", target, lambda p: save_metrics_csv(records, p))
-
-    # ---- persistence ------------------------------------------------------------------
-
-    def _remember(self, run_dir: Path) -> None:
-        recent = [str(run_dir)] + [r for r in self.recent_runs() if r != str(run_dir)]
-        self.settings.setValue("recent_runs", recent[:MAX_RECENT])
-        self._fill_recent_menu()
-
-    def recent_runs(self) -> list[str]:
-        value = self.settings.value("recent_runs", [])
-        return [value] if isinstance(value, str) else list(value or [])
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for folder in self.recent_runs():
-            action = self.recent_menu.addAction(folder)
-            action.triggered.connect(lambda _=False, f=folder: self.open_run(Path(f)))
-        self.recent_menu.setEnabled(bool(self.recent_runs()))
-
-    def _restore_settings(self) -> None:
-        geometry = self.settings.value("geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1500, 950)
-        state = self.settings.value("window_state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
-        self.curves.restore_settings(self.settings)
-        self.canvas.fps.setValue(float(self.settings.value("playback_fps", self.canvas.fps.value())))
-
-    def _save_settings(self) -> None:
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
-        self.curves.save_settings(self.settings)
-        self.settings.setValue("playback_fps", self.canvas.fps.value())
-        self.settings.sync()
+    def _update_actions(self) -> None:
+        session = self.run.session if self.run is not None else None
+        self.menu_actions.update(self.state, session is not None, self.run is not None,
+                                 self.canvas.animation() is not None)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.render_timer.stop()
-        self._save_settings()
+        self.saved.save(self)
         self.close_run()
         super().closeEvent(event)
