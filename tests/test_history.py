@@ -206,3 +206,19 @@ def test_attention_beyond_float16s_range_is_kept_as_the_largest_value_without_wa
         warnings.simplefilter("error")
         HistoryWriter(tmp_path, resumed_step=0).write(snapshot)
     assert read_history(tmp_path)[0].snapshot().write.delta[0, 0] == np.finfo(np.float16).max
+
+
+def test_a_full_disk_is_a_run_dir_error_naming_the_snapshot_file(tmp_path, monkeypatch):
+    import errno
+
+    from drawstudio.errors import RunDirError
+
+    writer = HistoryWriter(tmp_path, resumed_step=0)
+
+    def full(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(history, "atomic_write", full)
+    with pytest.raises(RunDirError, match=r"step-000000001\.npz: cannot write the training history \(No space left"):
+        writer.write(fake_snapshot(1))
+    assert stored_steps(tmp_path) == []

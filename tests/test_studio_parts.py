@@ -165,3 +165,19 @@ def test_redrawing_a_plot_keeps_its_references_to_none(qtbot):
         curve.setData(np.arange(n), np.sin(np.arange(n)))
         widget.repaint()
     assert sys.getrefcount(None) >= before - 50
+
+
+def test_trajectory_follows_the_centre_inside_its_own_tile():
+    from drawstudio.studio.trajectory import centre_path
+    from drawstudio.train.snapshot import Attention
+
+    gx = np.array([[1.0, 5.5], [100.0, 0.5]], np.float32)  # (T=2, B=2): image 1 at t=2 looks far off the image
+    gy = np.array([[2.0, 3.0], [-50.0, 8.0]], np.float32)
+    ones = np.ones_like(gx)
+    x, y = centre_path(Attention(gx, gy, ones, ones, ones, n=2), 1, columns=2, height=8, width=8)
+    ox, oy = 1 + 8 + 1, 1  # image 1: second column of the first row
+    np.testing.assert_allclose(x, [ox + 5.0, ox + 0.0])
+    np.testing.assert_allclose(y, [oy + 2.5, oy + 7.5])
+    x, y = centre_path(Attention(gx, gy, ones, ones, ones, n=2), 0, columns=2, height=8, width=8)
+    np.testing.assert_allclose(x, [1 + 0.5, 1 + 8.0])  # clipped to the tile's right edge
+    np.testing.assert_allclose(y, [1 + 1.5, 1 + 0.0])

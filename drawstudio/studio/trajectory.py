@@ -16,11 +16,12 @@ CentrePath = tuple[np.ndarray, np.ndarray]  # x and y over t, in tile coordinate
 
 def centre_path(attention: Attention | None, index: int, columns: int, height: int, width: int) -> CentrePath | None:
     """Where example `index`'s grid centre is at every step, in the tiled frame's pixel-edge
-    coordinates (the centre of a 1-based pixel g sits at g − 0.5)."""
+    coordinates (the centre of a 1-based pixel g sits at g − 0.5), held inside its own tile as
+    the boxes are: a centre off the image is drawn on the tile's edge, not over a neighbour."""
     if attention is None or not 0 <= index < attention.gx.shape[1]:
         return None
     x, y = origin(index, columns, height, width)
-    return attention.gx[:, index] - 0.5 + x, attention.gy[:, index] - 0.5 + y
+    return (np.clip(attention.gx[:, index] - 0.5, 0, width) + x, np.clip(attention.gy[:, index] - 0.5, 0, height) + y)
 
 
 class TrajectoryOverlay:

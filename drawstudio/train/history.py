@@ -194,9 +194,9 @@ class HistoryWriter:
                     snapshot_path(run_dir, step).unlink(missing_ok=True)
         except OSError as error:
             raise RunDirError(f"{directory}: cannot write the training history ({error.strerror or error})") from None
-        self.steps = stored_steps(run_dir)
-        self.spacing = spacing_of(self.steps)
-        self._sizes = {step: _size(snapshot_path(run_dir, step)) for step in self.steps}
+        steps = stored_steps(run_dir)
+        self.spacing = spacing_of(steps)
+        self._sizes = {step: _size(snapshot_path(run_dir, step)) for step in steps}  # what is on disk
 
     def after_step(self, step: int, take: Callable[[], Snapshot]) -> bool:
         """Record `take()` if the rule keeps `step`; True when a snapshot was written."""
@@ -214,7 +214,6 @@ class HistoryWriter:
             self._thin()
         except OSError as error:
             raise RunDirError(f"{path}: cannot write the training history ({error.strerror or error})") from None
-        self.steps = sorted(self._sizes)
 
     def _thin(self) -> None:
         while sum(self._sizes.values()) > self.budget and self._sizes:
