@@ -84,3 +84,24 @@ def test_bare_idx_files_are_listed_under_one_dataset_but_load_as_the_one_named(
 def test_shared_mnist_folder_is_not_offered_as_fashion_mnist(shared_data):
     infos = {info.name: info for info in available_datasets(str(shared_data / "mnist"))}
     assert infos["mnist"].present and not infos["fashion-mnist"].present
+
+
+@pytest.mark.parametrize("name, shape, classes", [
+    ("mnist", (1, 28, 28), 10), ("fashion-mnist", (1, 28, 28), 10), ("binarized-mnist", (1, 28, 28), 0),
+    ("two-digit-mnist", (1, 60, 60), 0),
+])
+def test_dataset_facts_say_the_shape_and_classes_a_load_gives(name, shape, classes, shared_data):
+    from drawstudio.data import dataset_facts
+
+    facts = dataset_facts(name)
+    assert (facts.shape, facts.num_classes) == (shape, classes)
+    if name in ("mnist", "two-digit-mnist", "binarized-mnist"):  # the ones ../shared/data holds
+        folder = shared_data / ("binarized_mnist" if name == "binarized-mnist" else "mnist")
+        data = load_dataset(name, str(folder))
+        assert (tuple(data.shape), data.num_classes) == (shape, classes)
+
+
+def test_a_folder_has_no_facts_before_it_is_read(tmp_path):
+    from drawstudio.data import dataset_facts
+
+    assert dataset_facts(str(tmp_path)) is None

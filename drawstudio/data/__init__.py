@@ -16,6 +16,7 @@ from drawstudio.data.base import ImageData, ImageSet, TensorImageSet
 from drawstudio.data.binarized import find_binarized, load_binarized
 from drawstudio.data.download import Progress, online
 from drawstudio.data.folder import load_folder
+from drawstudio.data.mnist import SIDE as IDX_SIDE
 from drawstudio.data.mnist import (IDX_DATASETS, IdxDataset, MNIST, bare_files_elsewhere, find_idx_files, listed_dirs,
                                    load_idx_dataset, named_after)
 from drawstudio.data.two_digit import two_digit_mnist
@@ -24,9 +25,28 @@ from drawstudio.errors import DataError
 DATASETS = (*IDX_DATASETS, binarized.NAME, two_digit.NAME)
 
 __all__ = [
-    "DATASETS", "DatasetInfo", "ImageData", "ImageSet", "Progress", "TensorImageSet",
-    "available_datasets", "load_dataset", "online",
+    "DATASETS", "DatasetFacts", "DatasetInfo", "ImageData", "ImageSet", "Progress", "TensorImageSet",
+    "available_datasets", "dataset_facts", "load_dataset", "online",
 ]
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What a named dataset is, known without reading it."""
+
+    shape: tuple[int, int, int]  # (channels, height, width) of its images
+    num_classes: int  # labelled classes; 0 when it has no labels
+
+
+def dataset_facts(name: str) -> DatasetFacts | None:
+    """The facts of a named dataset; None for a folder (its images take the model's size)."""
+    if name in IDX_DATASETS:
+        return DatasetFacts((1, IDX_SIDE, IDX_SIDE), len(IDX_DATASETS[name].classes))
+    if name == binarized.NAME:
+        return DatasetFacts((1, binarized.SIDE, binarized.SIDE), 0)
+    if name == two_digit.NAME:
+        return DatasetFacts((1, two_digit.CANVAS, two_digit.CANVAS), 0)
+    return None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,9 @@ from drawstudio.data.locations import default_roots, describe_miss, download_roo
 from drawstudio.errors import DataError
 
 
+SIDE = 28  # MNIST and Fashion-MNIST images are 28×28
+
+
 @dataclass(frozen=True)
 class IdxDataset:
     name: str  # as in TrainConfig.dataset

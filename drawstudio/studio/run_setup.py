@@ -23,8 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig
-from drawstudio.data import DatasetInfo, available_datasets, load_dataset, online
-from drawstudio.data.two_digit import CANVAS, NAME as TWO_DIGIT
+from drawstudio.data import DatasetInfo, available_datasets, dataset_facts, load_dataset, online
 from drawstudio.errors import DrawStudioError
 from drawstudio.presets import PRESETS, apply_preset
 from drawstudio.settings_help import TENSORBOARD_DIR, help_for
@@ -34,7 +33,6 @@ from drawstudio.tensorboard_log import INSTALL_HINT, available as tensorboard_av
 
 PREFERRED_DATASETS = ("fashion-mnist", "mnist", "binarized-mnist")
 CUSTOM = ""  # the preset picker's entry for settings of one's own
-LABELLED = {"mnist": 10, "fashion-mnist": 10}
 FOLDER = "folder"  # the picker entry for a folder of images
 RUNS_ROOT = Path.home() / "drawstudio-runs"
 DEVICES = ("auto", "cpu", "cuda")
@@ -60,11 +58,14 @@ def default_run_dir(dataset: str) -> Path:
 
 def dataset_shape(name: str) -> tuple[int, int, int] | None:
     """(C, H, W) of a named dataset; None for a folder (its images are resized to the model's)."""
-    if name == TWO_DIGIT:
-        return 1, CANVAS, CANVAS
-    if name in PREFERRED_DATASETS:
-        return 1, 28, 28
-    return None
+    facts = dataset_facts(name)
+    return None if facts is None else facts.shape
+
+
+def dataset_classes(name: str) -> int:
+    """Labelled classes of a named dataset (0: none), or of a folder with one subfolder per class."""
+    facts = dataset_facts(name)
+    return _subfolders(name) if facts is None else facts.num_classes
 
 
 def config_for_dataset(dataset: str | None, data_dir: str | None, preset: str | None = None) -> RunConfig:
@@ -353,7 +354,7 @@ class RunSetupDialog(QDialog):
             self.channels.setCurrentIndex(self.channels.findData(shape[0]))
             self.ints["height"].setValue(shape[1])
             self.ints["width"].setValue(shape[2])
-        self.conditional.setEnabled(chosen == FOLDER or chosen in LABELLED)
+        self.conditional.setEnabled(chosen == FOLDER or dataset_classes(chosen) > 0)
         if not self._run_dir_edited:
             self.run_dir.setText(str(default_run_dir(self._dataset_name() or "folder")))
         self._update_download()
@@ -431,7 +432,7 @@ class RunSetupDialog(QDialog):
                             device=self.device.currentText(),
                             tensorboard=TENSORBOARD_DIR if self.tensorboard.isChecked() else None)
         if self.conditional.isChecked() and self.conditional.isEnabled():
-            model.num_classes = LABELLED.get(train.dataset) or _subfolders(train.dataset)
+            model.num_classes = dataset_classes(train.dataset)
         return RunConfig(model, train)
 
     def chosen_run_dir(self) -> Path:
