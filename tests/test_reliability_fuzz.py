@@ -292,8 +292,10 @@ def first_moments(state: Any) -> dict[str, Any]:
     (lambda s: first_moments(s).update(exp_avg_sq=torch.full_like(first_moments(s)["exp_avg_sq"], math.nan)),
      "exp_avg_sq is not finite"),
     (lambda s: first_moments(s).update(exp_avg=torch.zeros(3)), "exp_avg has shape (3,)"),
+    (lambda s: first_moments(s).update(exp_avg_sq=torch.tensor(0.5)), "exp_avg_sq has shape ()"),
     (lambda s: s["optimizer"]["param_groups"][0].update(eps=None), "damaged optimiser settings (eps is None)"),
-], ids=["elements-sharing-memory", "huge-step-count", "nan-moment", "wrong-shape-moment", "junk-setting"])
+], ids=["elements-sharing-memory", "huge-step-count", "nan-moment", "wrong-shape-moment", "scalar-moment",
+                                  "junk-setting"])
 def test_optimiser_damage_that_would_break_the_next_step_is_refused_and_a_good_checkpoint_still_loads(
         target, damage, refusal):
     target.path.write_bytes(saved_with(target, damage))

@@ -188,12 +188,12 @@ def check_optimizer_state(path: Path, optimizer: torch.optim.Optimizer, steps: i
                 problem = None
                 if not isinstance(value, torch.Tensor):
                     problem = f"{name} is a {type(value).__name__}"
-                elif value.dim() and value.shape != param.shape:
+                elif name != "step" and value.shape != param.shape:
                     problem = f"{name} has shape {tuple(value.shape)}, its parameter {tuple(param.shape)}"
                 elif not torch.isfinite(value).all():
                     problem = f"{name} is not finite"
-                elif name == "step" and not 0 <= value.item() <= steps:
-                    problem = f"step count {value.item()} outside 0..{steps}"
+                elif name == "step" and (value.numel() != 1 or not 0 <= value.item() <= steps):
+                    problem = f"step count {value.tolist()} outside 0..{steps}"
                 if problem:
                     raise CheckpointError(f"{path}: damaged optimiser state ({problem})")
 
