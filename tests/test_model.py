@@ -57,6 +57,23 @@ def test_logistic_likelihood_is_a_normalised_distribution_over_8_bit_values():
         assert nll.item() == pytest.approx(per_value.sum().item())
 
 
+def test_logistic_likelihood_of_a_bin_is_the_logistic_mass_over_it_by_hand():
+    # mean σ(0.4), scale e^−2.5; a middle bin is [x − ½/255, x + ½/255], the end bins run to ∓∞
+    def sigmoid(v: float) -> float:
+        return 1 / (1 + math.exp(-v))
+
+    mean, scale, half = sigmoid(0.4), math.exp(-2.5), 0.5 / 255
+    by_hand = {
+        0.0: sigmoid((half - mean) / scale),
+        130 / 255: sigmoid((130 / 255 + half - mean) / scale) - sigmoid((130 / 255 - half - mean) / scale),
+        1.0: 1 - sigmoid((1 - half - mean) / scale),
+    }
+    for value, mass in by_hand.items():
+        x = torch.full((1, 1, 1, 1), value, dtype=torch.float64)
+        nll = logistic_nll(torch.full_like(x, 0.4), x, torch.tensor([-2.5], dtype=torch.float64))
+        assert nll.item() == pytest.approx(-math.log(mass), rel=1e-9), value
+
+
 def test_loss_is_reconstruction_plus_the_kl_of_every_step():
     torch.manual_seed(0)
     model = Draw(ModelConfig(**SMALL))

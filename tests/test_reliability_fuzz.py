@@ -5,9 +5,11 @@ ConfigError, always one line naming the file; nothing else escapes and nothing h
 The IDX reader has the same properties pinned in tests/test_data_idx.py (random bytes and
 mutated valid files, raw and gzipped)."""
 
+import copy
 import io
 import json
 import math
+import re
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig
 from drawstudio.data.base import ImageData, TensorImageSet
-from drawstudio.errors import CheckpointError, ConfigError
+from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.trainer import Trainer
 
@@ -61,6 +63,13 @@ class Target:
         except CheckpointError as error:
             assert str(self.path) in str(error) and "\n" not in str(error)
             return False
+        # accepted: then it is a state training can go on from, not junk that fails later
+        step = self.trainer.step
+        try:
+            self.trainer.train_step()
+        except NonFiniteError:  # finite but huge weights: the guard every run has reports it
+            return True
+        assert self.trainer.step == step + 1
         return True
 
 
@@ -203,7 +212,9 @@ def only_config_errors(path: Path, content: bytes) -> None:
     loaded = config.to_dict()
     for section, entries in json.loads(content).items():
         for name, value in entries.items():
-            assert loaded[section][name] == value, (section, name, value)
+            held = loaded[section][name]
+            # a whole number in a float field is held as that float
+            assert held == value or (type(held) is float and held == float(value)), (section, name, value)
 
 
 @FUZZ
@@ -257,3 +268,37 @@ def test_non_finite_values_are_impossible_settings(tmp_path):
         path.write_text(json.dumps({"train": {name: math.nan}}))
         with pytest.raises(ConfigError, match=f"{name}=nan"):
             RunConfig.load(path)
+
+
+# ---- damage that loads but would break the next training step (found by the fuzzing above) ----
+
+
+def saved_with(target: Target, change: Any) -> bytes:
+    state: Any = copy.deepcopy({"format": ckpt.FORMAT, "version": ckpt.VERSION, **target.state})
+    change(state)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def first_moments(state: Any) -> dict[str, Any]:
+    return state["optimizer"]["state"][0]
+
+
+@pytest.mark.parametrize("damage, refusal", [
+    (lambda s: first_moments(s).update(exp_avg=torch.zeros(1).expand(first_moments(s)["exp_avg"].shape)),
+     "damaged tensor checkpoint['optimizer']['state'][0]['exp_avg']"),
+    (lambda s: first_moments(s).update(step=torch.tensor(1e6)), "step count 1000000.0 outside 0..1"),
+    (lambda s: first_moments(s).update(exp_avg_sq=torch.full_like(first_moments(s)["exp_avg_sq"], math.nan)),
+     "exp_avg_sq is not finite"),
+    (lambda s: first_moments(s).update(exp_avg=torch.zeros(3)), "exp_avg has shape (3,)"),
+    (lambda s: first_moments(s).update(exp_avg_sq=torch.tensor(0.5)), "exp_avg_sq has shape ()"),
+    (lambda s: s["optimizer"]["param_groups"][0].update(eps=None), "damaged optimiser settings (eps is None)"),
+], ids=["elements-sharing-memory", "huge-step-count", "nan-moment", "wrong-shape-moment", "scalar-moment",
+                                  "junk-setting"])
+def test_optimiser_damage_that_would_break_the_next_step_is_refused_and_a_good_checkpoint_still_loads(
+        target, damage, refusal):
+    target.path.write_bytes(saved_with(target, damage))
+    with pytest.raises(CheckpointError, match=re.escape(refusal)):
+        target.trainer.load_state(target.path, ckpt.load_checkpoint(target.path))
+    assert target.only_checkpoint_errors(target.real)  # the fallback to an older checkpoint works

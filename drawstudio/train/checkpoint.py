@@ -69,6 +69,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     missing = [k for k in ("config", "step", "model", "optimizer", "schedule", "sampler", "rng") if k not in state]
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint, missing {missing}")
+    check_tensor_layouts(path, state)
     return state
 
 
@@ -146,6 +147,57 @@ def check_model_state(path: Path, model: torch.nn.Module, stored: Any) -> None:
             )
         if not torch.isfinite(stored[name]).all():
             raise CheckpointError(f"{path}: weights in {name} are not finite")
+
+
+def check_tensor_layouts(path: Path, state: Any, where: str = "checkpoint") -> None:
+    """Refuse a tensor whose stored memory layout is not one `torch.save` of this program's
+    state writes (every tensor contiguous): a damaged stride can make elements share memory,
+    which loads but makes the optimiser's in-place update fail later."""
+    if isinstance(state, torch.Tensor):
+        if not state.is_contiguous():
+            raise CheckpointError(f"{path}: damaged tensor {where} (shape {tuple(state.shape)}, "
+                                  f"strides {state.stride()})")
+    elif isinstance(state, dict):
+        for key, value in state.items():
+            check_tensor_layouts(path, value, f"{where}[{key!r}]")
+    elif isinstance(state, (list, tuple)):
+        for index, value in enumerate(state):
+            check_tensor_layouts(path, value, f"{where}[{index}]")
+
+
+def optimizer_settings(optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:
+    """The settings of each parameter group except the learning rate (the schedule sets it
+    every step): what a checkpoint of the same config must hold."""
+    return [{k: v for k, v in group.items() if k not in ("params", "lr")} for group in optimizer.param_groups]
+
+
+def check_optimizer_state(path: Path, optimizer: torch.optim.Optimizer, steps: int,
+                          settings: list[dict[str, Any]]) -> None:
+    """The loaded optimiser must have `settings` (`optimizer_settings` of it as built);
+    each parameter's moments that parameter's shape and finite values, and its step count
+    lie in 0..`steps` (the run's): Adam raises its betas to that power."""
+    loaded = optimizer.param_groups
+    for group, wanted in zip(loaded, settings):
+        for key, value in wanted.items():
+            if type(group.get(key)) is not type(value) or group[key] != value:
+                raise CheckpointError(f"{path}: damaged optimiser settings ({key} is {brief(group.get(key))})")
+    for group in loaded:
+        for param in group["params"]:
+            moments = optimizer.state.get(param, {})
+            if not isinstance(moments, dict):
+                raise CheckpointError(f"{path}: damaged optimiser state (a {type(moments).__name__} for a parameter)")
+            for name, value in moments.items():
+                problem = None
+                if not isinstance(value, torch.Tensor):
+                    problem = f"{name} is a {type(value).__name__}"
+                elif name != "step" and value.shape != param.shape:
+                    problem = f"{name} has shape {tuple(value.shape)}, its parameter {tuple(param.shape)}"
+                elif not torch.isfinite(value).all():
+                    problem = f"{name} is not finite"
+                elif name == "step" and (value.numel() != 1 or not 0 <= value.item() <= steps):
+                    problem = f"step count {value.tolist()} outside 0..{steps}"
+                if problem:
+                    raise CheckpointError(f"{path}: damaged optimiser state ({problem})")
 
 
 def newest_loadable(

@@ -83,6 +83,7 @@ class Trainer:
             [p for p in self.model.parameters() if p.requires_grad],
             lr=train.lr, betas=(train.adam_beta1, train.adam_beta2),
         )
+        self._optimizer_settings = ckpt.optimizer_settings(self.optimizer)  # what a checkpoint must restore
         self.segments = [schedule.Segment(0, train.lr, train.lr_decay, train.decay_every)]
         self.step = 0
         self.elapsed = 0.0  # seconds spent training, over all sessions of the run
@@ -186,6 +187,7 @@ class Trainer:
         except Exception as error:
             problem = ckpt.first_line(str(error), type(error).__name__)
             raise CheckpointError(f"{path}: damaged training state ({problem})") from None
+        ckpt.check_optimizer_state(path, self.optimizer, self.step, self._optimizer_settings)
 
     def _seed_per_rank(self, step: int) -> None:
         """Give each rank of a distributed run its own noise and binarisation streams (the
