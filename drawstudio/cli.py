@@ -31,10 +31,11 @@ TRAIN_FLAGS = {
     "lr_decay": "lr_decay", "decay_every": "decay_every", "grad_clip": "grad_clip", "binarize": "binarize",
     "device": "device", "seed": "seed", "eval_every": "eval_every", "eval_images": "eval_images",
     "autosave": "autosave_seconds", "log_every": "log_every", "steps": "steps", "threads": "threads",
+    "plateau_factor": "plateau_factor", "plateau_patience": "plateau_patience",
 }
 # on an existing run these may change; the rest of its config is fixed at creation
 RESUMABLE = {"steps", "device", "threads", "data_dir", "eval_every", "eval_images", "autosave_seconds",
-             "log_every", "compile", "amp", "fused"}
+             "log_every", "compile", "amp", "fused", "plateau_factor", "plateau_patience"}
 SCHEDULE_FIELDS = {"lr": "lr", "lr_decay": "decay", "decay_every": "every"}
 
 
@@ -73,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float)
     train.add_argument("--lr-decay", type=float, metavar="RATE", help="lr = lr0 * RATE^(step / decay-every)")
     train.add_argument("--decay-every", type=int, metavar="N")
+    train.add_argument("--plateau-factor", type=float, metavar="F",
+                       help="multiply the rate by F when the validation bound (test without one) stalls "
+                            "(default 0.5; 1: never)")
+    train.add_argument("--plateau-patience", type=int, metavar="K",
+                       help="... after K evaluations in a row without a new best (default 2; 0: rule off)")
     train.add_argument("--grad-clip", type=float)
     train.add_argument("--binarize", choices=BINARIZE_MODES)
     train.add_argument("--device", help="auto, cpu, cuda or cuda:N")

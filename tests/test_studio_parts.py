@@ -165,3 +165,19 @@ def test_redrawing_a_plot_keeps_its_references_to_none(qtbot):
         curve.setData(np.arange(n), np.sin(np.arange(n)))
         widget.repaint()
     assert sys.getrefcount(None) >= before - 50
+
+
+def test_curves_mark_a_plateau_lowering_like_a_change_by_hand_and_say_which_it_was(qtbot):
+    from drawstudio.studio.curves_pane import CurvesPane
+
+    history = MetricsHistory()
+    pane = CurvesPane(history)
+    qtbot.addWidget(pane)
+    history.extend([train(s) for s in range(1, 10)])
+    history.add({"kind": "schedule", "step": 3, "lr": 5e-4, "decay": 1.0, "every": 10})
+    history.add({"kind": "schedule", "step": 8, "lr": 2.5e-4, "decay": 1.0, "every": 10, "rule": "plateau",
+                 "split": "valid", "best": 90.0})
+    assert pane.refresh()
+    assert [line.value() for line in pane.markers] == [3, 8]
+    labels = [line.label.format for line in pane.markers]
+    assert labels == ["lr 5.0e-04, ×1/10", "plateau: lr 2.5e-04, ×1/10"]

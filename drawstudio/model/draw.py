@@ -67,6 +67,9 @@ class Draw(nn.Module):
             if c.attention_sigma_init > 0:
                 self._init_filter_width(self.read_attention, c.read_n)
                 self._init_filter_width(self.write_attention, c.write_n)
+            if c.read_gamma_init != 1:
+                with torch.no_grad():
+                    self.read_attention.bias[4] = math.log(c.read_gamma_init)  # log γ, eq. 21
         canvas0 = torch.full((c.channels, c.height, c.width), float(c.canvas_init))
         self.canvas0 = nn.Parameter(canvas0, requires_grad=c.learn_canvas)
         if c.likelihood == "logistic":

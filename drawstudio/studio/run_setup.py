@@ -26,7 +26,7 @@ from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfi
 from drawstudio.data import DatasetInfo, available_datasets, load_dataset, online
 from drawstudio.data.two_digit import CANVAS, NAME as TWO_DIGIT
 from drawstudio.errors import DrawStudioError
-from drawstudio.presets import PRESETS, apply_preset
+from drawstudio.presets import PRESETS, SCHEDULE, apply_preset
 from drawstudio.studio.lr_pane import ScientificSpinBox
 
 PREFERRED_DATASETS = ("fashion-mnist", "mnist", "binarized-mnist")
@@ -43,7 +43,8 @@ MODEL_INTS = (("T", "drawing steps T", 1, 1024), ("read_n", "read grid N", 1, 25
               ("height", "image height", 1, 4096), ("width", "image width", 1, 4096))
 TRAIN_INTS = (("batch_size", "batch size", 1, 65536), ("steps", "train until step", 0, 100_000_000),
               ("decay_every", "decay interval", 1, 100_000_000), ("eval_every", "test NLL every (0 = never)", 0,
-                                                                   100_000_000))
+                                                                   100_000_000),
+              ("plateau_patience", "plateau: evaluations (0 = off)", 0, 1_000_000))
 
 
 def default_dataset(infos: list[DatasetInfo]) -> str:
@@ -155,7 +156,7 @@ class RunSetupDialog(QDialog):
         data_form.addRow(download_row)
         data_form.addRow(self.progress)
 
-        model_defaults, train_defaults = ModelConfig(), TrainConfig()
+        model_defaults, train_defaults = ModelConfig(), TrainConfig(**SCHEDULE)  # a schedule that works
         self.ints: dict[str, QSpinBox] = {}
         model_box = QGroupBox("Model")
         model_grid = QGridLayout(model_box)
@@ -182,14 +183,15 @@ class RunSetupDialog(QDialog):
             self._int_field(train_grid, index, name, label, low, high, getattr(train_defaults, name))
         self.lr = ScientificSpinBox()
         self.lr.setValue(train_defaults.lr)
-        self.lr_decay = QDoubleSpinBox()
-        self.lr_decay.setRange(0.01, 1.0)
-        self.lr_decay.setDecimals(4)
-        self.lr_decay.setValue(train_defaults.lr_decay)
+        self.lr_decay = _factor_box(train_defaults.lr_decay)
+        self.plateau_factor = _factor_box(train_defaults.plateau_factor)
+        self.plateau_factor.setToolTip("the rate is multiplied by this when the validation bound (test without "
+                                       "one) has not improved for the given number of evaluations")
         self.binarize = _choice(BINARIZE_MODES, train_defaults.binarize)
         self.device = _choice(DEVICES, train_defaults.device)
-        rows = len(TRAIN_INTS) // 2
+        rows = (len(TRAIN_INTS) + 1) // 2
         for offset, (label, widget) in enumerate((("learning rate", self.lr), ("decay rate", self.lr_decay),
+                                                  ("plateau: lr factor", self.plateau_factor),
                                                   ("binarize", self.binarize), ("device", self.device))):
             row, col = rows + offset // 2, 2 * (offset % 2)
             train_grid.addWidget(QLabel(label), row, col)
@@ -225,7 +227,7 @@ class RunSetupDialog(QDialog):
             widget.toggled.connect(self._validate)
         for combo in (self.channels, self.likelihood, self.binarize, self.device):
             combo.currentIndexChanged.connect(self._validate)
-        for box in (self.lr, self.lr_decay):
+        for box in (self.lr, self.lr_decay, self.plateau_factor):
             box.valueChanged.connect(self._validate)
         self._scan(dataset)
         if preset:
@@ -273,6 +275,7 @@ class RunSetupDialog(QDialog):
         self.likelihood.setCurrentText(model.likelihood)
         self.lr.setValue(train.lr)
         self.lr_decay.setValue(train.lr_decay)
+        self.plateau_factor.setValue(train.plateau_factor)
         self.binarize.setCurrentText(train.binarize)
         self.device.setCurrentText(train.device)
         self.dataset.setCurrentIndex(self.dataset.findData(dataset or FOLDER))
@@ -410,7 +413,8 @@ class RunSetupDialog(QDialog):
                             likelihood=self.likelihood.currentText())
         train = TrainConfig(**{name: self.ints[name].value() for name, *_ in TRAIN_INTS},
                             dataset=self._dataset_name(), data_dir=self._data_dir(), lr=self.lr.value(),
-                            lr_decay=self.lr_decay.value(), binarize=self.binarize.currentText(),
+                            lr_decay=self.lr_decay.value(), plateau_factor=self.plateau_factor.value(),
+                            binarize=self.binarize.currentText(),
                             device=self.device.currentText())
         if self.conditional.isChecked() and self.conditional.isEnabled():
             model.num_classes = LABELLED.get(train.dataset) or _subfolders(train.dataset)
@@ -448,6 +452,15 @@ def _choice(options: tuple[str, ...], current: str) -> QComboBox:
     combo.addItems(list(options))
     combo.setCurrentText(current)
     return combo
+
+
+def _factor_box(value: float) -> QDoubleSpinBox:
+    """A spin box for a factor in (0, 1] that the learning rate is multiplied by."""
+    box = QDoubleSpinBox()
+    box.setRange(0.01, 1.0)
+    box.setDecimals(4)
+    box.setValue(value)
+    return box
 
 
 def _subfolders(folder: str) -> int:
