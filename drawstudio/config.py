@@ -36,7 +36,7 @@ class ModelConfig:
     dec_size: int = 256  # decoder LSTM units; paper MNIST: 256
     z_size: int = 100  # latent units per step; paper MNIST: 100
     attention_sigma_init: float = 0.5  # initial filter σ in strides (wide, so early glimpses see the image); 0: σ² = 1
-    read_gamma_init: float = 1.0  # initial read intensity γ (scales the glimpses the encoder gets); paper: learned
+    read_gamma_init: float = 50.0  # initial read intensity γ: glimpses that differ between images (fast start); 1: old
     canvas_init: float = 0.0  # initial canvas logit c_0; 0 draws on grey (sigmoid(0) = 0.5)
     learn_canvas: bool = False  # learn c_0 per pixel (starting from canvas_init)
     num_classes: int = 0  # > 0: conditional DRAW, the one-hot label feeds encoder and decoder
