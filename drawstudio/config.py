@@ -37,6 +37,7 @@ class ModelConfig:
     z_size: int = 100  # latent units per step; paper MNIST: 100
     attention_sigma_init: float = 0.5  # initial filter σ in strides (wide, so early glimpses see the image); 0: σ² = 1
     read_gamma_init: float = 50.0  # initial read intensity γ: glimpses that differ between images (fast start); 1: old
+    write_gamma_init: float = 0.02  # initial write γ; the write divides by it: early writes that move the canvas; 1: old
     canvas_init: float = 0.0  # initial canvas logit c_0; 0 draws on grey (sigmoid(0) = 0.5)
     learn_canvas: bool = False  # learn c_0 per pixel (starting from canvas_init)
     num_classes: int = 0  # > 0: conditional DRAW, the one-hot label feeds encoder and decoder
@@ -51,8 +52,9 @@ class ModelConfig:
         _require(math.isfinite(self.canvas_init), "canvas_init", self.canvas_init, "must be a finite number")
         _require(math.isfinite(self.attention_sigma_init) and self.attention_sigma_init >= 0, "attention_sigma_init",
                  self.attention_sigma_init, "must be 0 (σ² = 1) or a positive number of strides")
-        _require(math.isfinite(self.read_gamma_init) and self.read_gamma_init > 0, "read_gamma_init",
-                 self.read_gamma_init, "must be a positive number")
+        for name in ("read_gamma_init", "write_gamma_init"):
+            _require(math.isfinite(getattr(self, name)) and getattr(self, name) > 0, name, getattr(self, name),
+                     "must be a positive number")
         _require(self.likelihood in LIKELIHOODS, "likelihood", self.likelihood, f"must be one of {LIKELIHOODS}")
         if self.attention:
             smallest = min(self.height, self.width)

@@ -1,8 +1,7 @@
-"""The attention model uses its latents from the start: with the read's glimpses at the old
-intensity (γ = 1) the encoder's input barely differs between images, and after a few hundred
-steps the KL has collapsed to a fraction of a nat; the default initialisation keeps it well
-above that (measured on this setting: 0.27 and 0.28 nats with γ = 1, 1.71 and 1.67 with the
-default, seeds 0 and 1)."""
+"""The attention model uses its latents from the start. With the old initialisation (read and
+write γ = 1) the encoder's glimpses barely differ between images and the writes barely move the
+canvas, and after 200 steps on this setting the KL is 0.27 nats (bound 223.7); with only the
+read's γ raised, 1.71 (218.0); with the default read and write intensities, 3.49 (210.8)."""
 
 import math
 
@@ -13,12 +12,14 @@ from drawstudio.model.draw import Draw
 from drawstudio.train.trainer import Trainer
 
 
-def test_the_read_starts_at_the_default_intensity_and_gamma_one_keeps_the_old_initialisation():
-    model = Draw(ModelConfig())
-    assert model.read_attention.bias[4].item() == pytest.approx(math.log(ModelConfig().read_gamma_init))
-    assert ModelConfig().read_gamma_init > 1
-    old = Draw(ModelConfig(read_gamma_init=1.0))
-    assert abs(old.read_attention.bias[4].item()) < 0.1  # PyTorch's default bias: γ ≈ 1
+def test_read_and_write_start_at_the_default_intensities_and_gamma_one_keeps_the_old_initialisation():
+    model, defaults = Draw(ModelConfig()), ModelConfig()
+    assert model.read_attention.bias[4].item() == pytest.approx(math.log(defaults.read_gamma_init))
+    assert model.write_attention.bias[4].item() == pytest.approx(math.log(defaults.write_gamma_init))
+    assert defaults.read_gamma_init > 1 > defaults.write_gamma_init  # brighter glimpses, stronger writes
+    old = Draw(ModelConfig(read_gamma_init=1.0, write_gamma_init=1.0))
+    for layer in (old.read_attention, old.write_attention):
+        assert abs(layer.bias[4].item()) < 0.1  # PyTorch's default bias: γ ≈ 1
 
 
 def test_the_latents_carry_information_after_200_steps_on_real_mnist(shared_data):
@@ -30,5 +31,6 @@ def test_the_latents_carry_information_after_200_steps_on_real_mnist(shared_data
     trainer = Trainer(config, None)
     while not trainer.finished:
         trainer.train_step()
-    kl = trainer.evaluate("test", 500, log=False)["kl"]
-    assert kl > 1.0, f"KL {kl:.2f} nats: the latents collapsed"
+    result = trainer.evaluate("test", 500, log=False)
+    assert result["kl"] > 2.5, f"KL {result['kl']:.2f} nats: the latents are barely used"
+    assert result["nll"] < 215, result
