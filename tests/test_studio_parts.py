@@ -181,3 +181,17 @@ def test_curves_mark_a_plateau_lowering_like_a_change_by_hand_and_say_which_it_w
     assert [line.value() for line in pane.markers] == [3, 8]
     labels = [line.label.format for line in pane.markers]
     assert labels == ["lr 5.0e-04, ×1/10", "plateau: lr 2.5e-04, ×1/10"]
+
+
+def test_learning_rate_pane_says_what_the_plateau_rule_will_do():
+    from types import SimpleNamespace
+
+    from drawstudio.studio.lr_pane import plateau_status
+    from drawstudio.train.schedule import Plateau
+
+    def trainer(factor: float, patience: int) -> SimpleNamespace:
+        train = SimpleNamespace(plateau_factor=factor, plateau_patience=patience)
+        return SimpleNamespace(config=SimpleNamespace(train=train), rate=SimpleNamespace(plateau=Plateau(90.0, 1)))
+
+    assert plateau_status(trainer(0.5, 2)) == "plateau rule: ×0.5 after 2 evaluations without a new best (1 so far)"
+    assert plateau_status(trainer(0.5, 0)) == plateau_status(trainer(1.0, 3)) == "plateau rule off"
