@@ -36,6 +36,8 @@ class ModelConfig:
     dec_size: int = 256  # decoder LSTM units; paper MNIST: 256
     z_size: int = 100  # latent units per step; paper MNIST: 100
     attention_sigma_init: float = 0.5  # initial filter σ in strides (wide, so early glimpses see the image); 0: σ² = 1
+    read_gamma_init: float = 50.0  # initial read intensity γ: glimpses that differ between images (fast start); 1: old
+    write_gamma_init: float = 0.02  # initial write γ; the write divides by it: early writes that move the canvas; 1: old
     canvas_init: float = 0.0  # initial canvas logit c_0; 0 draws on grey (sigmoid(0) = 0.5)
     learn_canvas: bool = False  # learn c_0 per pixel (starting from canvas_init)
     num_classes: int = 0  # > 0: conditional DRAW, the one-hot label feeds encoder and decoder
@@ -50,6 +52,9 @@ class ModelConfig:
         _require(math.isfinite(self.canvas_init), "canvas_init", self.canvas_init, "must be a finite number")
         _require(math.isfinite(self.attention_sigma_init) and self.attention_sigma_init >= 0, "attention_sigma_init",
                  self.attention_sigma_init, "must be 0 (σ² = 1) or a positive number of strides")
+        for name in ("read_gamma_init", "write_gamma_init"):
+            _require(math.isfinite(getattr(self, name)) and getattr(self, name) > 0, name, getattr(self, name),
+                     "must be a positive number")
         _require(self.likelihood in LIKELIHOODS, "likelihood", self.likelihood, f"must be one of {LIKELIHOODS}")
         if self.attention:
             smallest = min(self.height, self.width)
@@ -81,6 +86,8 @@ class TrainConfig:
     lr: float = 1e-3  # Adam learning rate at step 0
     lr_decay: float = 1.0  # lr = lr0 * lr_decay ** (step / decay_every); 1.0 keeps it constant
     decay_every: int = 1000  # steps over which the learning rate shrinks by lr_decay
+    plateau_factor: float = 0.5  # multiply the rate by this when the held-out bound stalls (1: never)
+    plateau_patience: int = 2  # ... after this many evaluations in a row without a new best; 0: rule off
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     grad_clip: float = 10.0  # clip the global gradient norm to this; 0 disables clipping
@@ -106,6 +113,9 @@ class TrainConfig:
             "lr_decay", self.lr_decay, "must be in (0, 1]",
         )
         _require(self.decay_every >= 1, "decay_every", self.decay_every, "must be at least 1")
+        _require(math.isfinite(self.plateau_factor) and 0 < self.plateau_factor <= 1, "plateau_factor",
+                 self.plateau_factor, "must be in (0, 1]")
+        _require(self.plateau_patience >= 0, "plateau_patience", self.plateau_patience, "must be 0 (off) or more")
         for name in ("adam_beta1", "adam_beta2"):
             beta = getattr(self, name)
             _require(0 <= beta < 1, name, beta, "must be in [0, 1)")

@@ -118,6 +118,23 @@ def test_setup_dialog_preset_fills_the_papers_settings_and_stays_editable(qtbot,
 
 
 @pytest.mark.usefixtures("no_thread_left")
+def test_setup_dialog_starts_with_a_decaying_rate_and_the_plateau_rule_both_editable(qtbot, mnist_dir):
+    from drawstudio.studio.run_setup import RunSetupDialog
+
+    dialog = RunSetupDialog(dataset="mnist", data_dir=str(mnist_dir), check_online=False)
+    qtbot.addWidget(dialog)
+    train = dialog.config().train
+    assert (train.lr, train.lr_decay, train.decay_every, train.plateau_factor, train.plateau_patience) \
+        == (1e-3, 0.5, 15600, 0.5, 2)
+    dialog.plateau_factor.setValue(0.25)
+    dialog.ints["plateau_patience"].setValue(0)
+    assert (dialog.config().train.plateau_factor, dialog.config().train.plateau_patience) == (0.25, 0)
+    dialog.choose_preset("mnist-attention")
+    train = dialog.config().train
+    assert (train.plateau_factor, train.plateau_patience, train.eval_every) == (0.5, 2, 781)
+
+
+@pytest.mark.usefixtures("no_thread_left")
 def test_setup_dialog_says_a_colour_preset_needs_an_image_folder(qtbot, mnist_dir):
     from drawstudio.studio.run_setup import FOLDER, RunSetupDialog
 

@@ -181,3 +181,33 @@ def test_trajectory_follows_the_centre_inside_its_own_tile():
     x, y = centre_path(Attention(gx, gy, ones, ones, ones, n=2), 0, columns=2, height=8, width=8)
     np.testing.assert_allclose(x, [1 + 0.5, 1 + 8.0])  # clipped to the tile's right edge
     np.testing.assert_allclose(y, [1 + 1.5, 1 + 0.0])
+
+
+def test_curves_mark_a_plateau_lowering_like_a_change_by_hand_and_say_which_it_was(qtbot):
+    from drawstudio.studio.curves_pane import CurvesPane
+
+    history = MetricsHistory()
+    pane = CurvesPane(history)
+    qtbot.addWidget(pane)
+    history.extend([train(s) for s in range(1, 10)])
+    history.add({"kind": "schedule", "step": 3, "lr": 5e-4, "decay": 1.0, "every": 10})
+    history.add({"kind": "schedule", "step": 8, "lr": 2.5e-4, "decay": 1.0, "every": 10, "rule": "plateau",
+                 "split": "valid", "best": 90.0})
+    assert pane.refresh()
+    assert [line.value() for line in pane.markers] == [3, 8]
+    labels = [line.label.format for line in pane.markers]
+    assert labels == ["lr 5.0e-04, ×1/10", "plateau: lr 2.5e-04, ×1/10"]
+
+
+def test_learning_rate_pane_says_what_the_plateau_rule_will_do():
+    from types import SimpleNamespace
+
+    from drawstudio.studio.lr_pane import plateau_status
+    from drawstudio.train.schedule import Plateau
+
+    def trainer(factor: float, patience: int) -> SimpleNamespace:
+        train = SimpleNamespace(plateau_factor=factor, plateau_patience=patience)
+        return SimpleNamespace(config=SimpleNamespace(train=train), rate=SimpleNamespace(plateau=Plateau(90.0, 1)))
+
+    assert plateau_status(trainer(0.5, 2)) == "plateau rule: ×0.5 after 2 evaluations without a new best (1 so far)"
+    assert plateau_status(trainer(0.5, 0)) == plateau_status(trainer(1.0, 3)) == "plateau rule off"

@@ -176,4 +176,5 @@ class CurvesPane(QWidget):
                 change = changes[index]
                 line.setPos(change["step"])
                 line.label.setPosition(0.95 - 0.06 * (index % 3))  # neighbouring changes' labels don't overlap
-                line.label.setFormat(f"lr {change['lr']:.1e}, ×{change['decay']:g}/{change['every']}")
+                by_rule = "plateau: " if change.get("rule") == "plateau" else ""
+                line.label.setFormat(f"{by_rule}lr {change['lr']:.1e}, ×{change['decay']:g}/{change['every']}")

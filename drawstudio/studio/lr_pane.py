@@ -20,6 +20,7 @@ from drawstudio.studio.plots import show_from_zero, step_plot
 from drawstudio.studio.theme import THEME
 from drawstudio.train import schedule
 from drawstudio.train.session import TrainingSession
+from drawstudio.train.trainer import Trainer
 
 LOG_LR_RANGE = (-6.0, -1.0)  # slider ends, log10 of the learning rate
 SLIDER_TICKS_PER_DECADE = 100
@@ -53,6 +54,15 @@ class ScientificSpinBox(QDoubleSpinBox):
 
     def stepBy(self, steps: int) -> None:
         self.setValue(self.value() * 10 ** (0.1 * steps))
+
+
+def plateau_status(trainer: Trainer) -> str:
+    """What the plateau rule will do, in a few words."""
+    train = trainer.config.train
+    if not train.plateau_patience or train.plateau_factor == 1:
+        return "plateau rule off"
+    return (f"plateau rule: ×{train.plateau_factor:g} after {train.plateau_patience} evaluations without a new "
+            f"best ({trainer.rate.plateau.stale} so far)")
 
 
 class LrPane(QWidget):
@@ -195,5 +205,5 @@ class LrPane(QWidget):
         self.preview_curve.setData(future, preview)
         show_from_zero(self.plot.getPlotItem().getViewBox(), current, preview)
         self.now_line.setPos(step)
-        self.status.setText(f"now {trainer.lr:.2e} at step {step}")
+        self.status.setText(f"now {trainer.lr:.2e} at step {step}; {plateau_status(trainer)}")
         return True

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig
 from drawstudio.data import DatasetInfo, available_datasets, dataset_facts, load_dataset, online
 from drawstudio.errors import DrawStudioError
-from drawstudio.presets import PRESETS, apply_preset
+from drawstudio.presets import PRESETS, SCHEDULE, apply_preset
 from drawstudio.settings_help import TENSORBOARD_DIR, help_for
 from drawstudio.studio.theme import THEME
 from drawstudio.studio.lr_pane import ScientificSpinBox
@@ -44,7 +44,8 @@ MODEL_INTS = (("T", "drawing steps T", 1, 1024), ("read_n", "read grid N", 1, 25
               ("height", "image height", 1, 4096), ("width", "image width", 1, 4096))
 TRAIN_INTS = (("batch_size", "batch size", 1, 65536), ("steps", "train until step", 0, 100_000_000),
               ("decay_every", "decay interval", 1, 100_000_000), ("eval_every", "test NLL every (0 = never)", 0,
-                                                                   100_000_000))
+                                                                   100_000_000),
+              ("plateau_patience", "plateau: evaluations (0 = off)", 0, 1_000_000))
 
 
 def default_dataset(infos: list[DatasetInfo]) -> str:
@@ -159,7 +160,7 @@ class RunSetupDialog(QDialog):
         data_form.addRow(download_row)
         data_form.addRow(self.progress)
 
-        model_defaults, train_defaults = ModelConfig(), TrainConfig()
+        model_defaults, train_defaults = ModelConfig(), TrainConfig(**SCHEDULE)  # a schedule that works
         self.ints: dict[str, QSpinBox] = {}
         model_box = QGroupBox("Model")
         model_grid = QGridLayout(model_box)
@@ -186,14 +187,13 @@ class RunSetupDialog(QDialog):
             self._int_field(train_grid, index, name, label, low, high, getattr(train_defaults, name))
         self.lr = ScientificSpinBox()
         self.lr.setValue(train_defaults.lr)
-        self.lr_decay = QDoubleSpinBox()
-        self.lr_decay.setRange(0.01, 1.0)
-        self.lr_decay.setDecimals(4)
-        self.lr_decay.setValue(train_defaults.lr_decay)
+        self.lr_decay = _factor_box(train_defaults.lr_decay)
+        self.plateau_factor = _factor_box(train_defaults.plateau_factor)
         self.binarize = _choice(BINARIZE_MODES, train_defaults.binarize)
         self.device = _choice(DEVICES, train_defaults.device)
-        rows = len(TRAIN_INTS) // 2
+        rows = (len(TRAIN_INTS) + 1) // 2
         for offset, (label, widget) in enumerate((("learning rate", self.lr), ("decay rate", self.lr_decay),
+                                                  ("plateau: lr factor", self.plateau_factor),
                                                   ("binarize", self.binarize), ("device", self.device))):
             row, col = rows + offset // 2, 2 * (offset % 2)
             train_grid.addWidget(QLabel(label), row, col)
@@ -236,7 +236,7 @@ class RunSetupDialog(QDialog):
             widget.toggled.connect(self._validate)
         for combo in (self.channels, self.likelihood, self.binarize, self.device):
             combo.currentIndexChanged.connect(self._validate)
-        for box in (self.lr, self.lr_decay):
+        for box in (self.lr, self.lr_decay, self.plateau_factor):
             box.valueChanged.connect(self._validate)
         self._scan(dataset)
         if preset:
@@ -249,7 +249,8 @@ class RunSetupDialog(QDialog):
     def setting_widgets(self) -> dict[str, QWidget]:
         """The widget that sets each config field (its tooltip is the field's help)."""
         return {**self.ints, "attention": self.attention, "num_classes": self.conditional, "channels": self.channels,
-                "likelihood": self.likelihood, "lr": self.lr, "lr_decay": self.lr_decay, "binarize": self.binarize,
+                "likelihood": self.likelihood, "lr": self.lr, "lr_decay": self.lr_decay,
+                "plateau_factor": self.plateau_factor, "binarize": self.binarize,
                 "device": self.device, "data_dir": self.data_dir, "dataset": self.dataset,
                 "tensorboard": self.tensorboard}
 
@@ -291,6 +292,7 @@ class RunSetupDialog(QDialog):
         self.likelihood.setCurrentText(model.likelihood)
         self.lr.setValue(train.lr)
         self.lr_decay.setValue(train.lr_decay)
+        self.plateau_factor.setValue(train.plateau_factor)
         self.binarize.setCurrentText(train.binarize)
         self.device.setCurrentText(train.device)
         self.dataset.setCurrentIndex(self.dataset.findData(dataset or FOLDER))
@@ -428,8 +430,8 @@ class RunSetupDialog(QDialog):
                             likelihood=self.likelihood.currentText())
         train = TrainConfig(**{name: self.ints[name].value() for name, *_ in TRAIN_INTS},
                             dataset=self._dataset_name(), data_dir=self._data_dir(), lr=self.lr.value(),
-                            lr_decay=self.lr_decay.value(), binarize=self.binarize.currentText(),
-                            device=self.device.currentText(),
+                            lr_decay=self.lr_decay.value(), plateau_factor=self.plateau_factor.value(),
+                            binarize=self.binarize.currentText(), device=self.device.currentText(),
                             tensorboard=TENSORBOARD_DIR if self.tensorboard.isChecked() else None)
         if self.conditional.isChecked() and self.conditional.isEnabled():
             model.num_classes = dataset_classes(train.dataset)
@@ -467,6 +469,15 @@ def _choice(options: tuple[str, ...], current: str) -> QComboBox:
     combo.addItems(list(options))
     combo.setCurrentText(current)
     return combo
+
+
+def _factor_box(value: float) -> QDoubleSpinBox:
+    """A spin box for a factor in (0, 1] that the learning rate is multiplied by."""
+    box = QDoubleSpinBox()
+    box.setRange(0.01, 1.0)
+    box.setDecimals(4)
+    box.setValue(value)
+    return box
 
 
 def _subfolders(folder: str) -> int:

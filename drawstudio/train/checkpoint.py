@@ -13,6 +13,8 @@ import io
 import pickle
 import re
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,9 @@ def load_file(path: Path, map_location: str | torch.device, expected_format: str
         raise CheckpointError(f"{path}: cannot read checkpoint ({error.strerror or error})") from None
     if not data:
         raise CheckpointError(f"{path}: empty file, not a checkpoint")
+    damaged = _member_failing_checksum(data)
+    if damaged:
+        raise CheckpointError(f"{path}: corrupt checkpoint ({damaged} fails its checksum); nothing was loaded")
     try:
         with warnings.catch_warnings():
             # damaged bytes can make torch warn (e.g. about an unknown pickle protocol) on
@@ -99,6 +104,18 @@ def load_file(path: Path, map_location: str | torch.device, expected_format: str
     if not isinstance(state, dict) or not isinstance(state.get("format"), str) or state["format"] != expected_format:
         raise CheckpointError(f"{path}: not a DRAW Studio {expected_format.split('-')[-1]} file")
     return state
+
+
+def _member_failing_checksum(data: bytes) -> str | None:
+    """The first member of a checkpoint's zip archive whose bytes do not match their stored CRC-32,
+    or None. torch's reader does not check them: flipped bytes inside a tensor would load as
+    finite nonsense weights (or optimiser moments) and surface later as a non-finite loss. A
+    file that is not a readable zip is left to torch's reader, which names its own problem."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
+        return None
 
 
 def _unpickling_problem(message: str) -> str:

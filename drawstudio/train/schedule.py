@@ -1,14 +1,19 @@
-"""The learning-rate schedule: exponential decay that the user may re-anchor at any step.
+"""The learning-rate schedule: exponential decay that the user, or the plateau rule, may
+re-anchor at any step.
 
     lr(step) = lr0 · rate^((step − start) / every)
 
 for the newest segment whose `start` ≤ step. A change made while training runs starts a
 new segment at the current step; a segment that leaves the rate unset continues from
 the learning rate the schedule had reached, so changing only the decay never jumps.
+
+The plateau rule lowers the rate by a factor when the held-out bound stops improving; it
+only decides when (`plateau_step`), and the change is a new segment like a user's.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,3 +55,25 @@ def to_list(segments: list[Segment]) -> list[dict[str, Any]]:
 
 def from_list(items: list[dict[str, Any]]) -> list[Segment]:
     return [Segment(int(i["start"]), float(i["lr"]), float(i["decay"]), int(i["every"])) for i in items]
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """What the plateau rule remembers between evaluations."""
+
+    best: float = math.inf  # the lowest bound seen so far
+    stale: int = 0  # evaluations since the best one (or since the last lowering)
+
+
+def plateau_step(state: Plateau, bound: float, patience: int) -> tuple[Plateau, bool]:
+    """Feed one evaluation's bound to the plateau rule (pure). → the new state, and whether the
+    learning rate is to be lowered now: after `patience` evaluations in a row that did not beat
+    the best. The count restarts after a lowering, so a run that stays stuck is lowered again
+    only after another `patience` evaluations; `patience` 0 turns the rule off. The periodic
+    evaluation uses fixed images and fixed noise, so any gain is the model's, not chance's."""
+    if bound < state.best:
+        return Plateau(bound, 0), False
+    stale = state.stale + 1
+    if patience and stale >= patience:
+        return Plateau(state.best, 0), True
+    return Plateau(state.best, stale), False

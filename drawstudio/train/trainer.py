@@ -2,13 +2,13 @@
 
 It is not thread-aware: `TrainingSession` drives it from a thread and the CLI from the
 main thread, both through `advance()`. The one thing other threads may call is
-`change_schedule`, which queues the change for the next step.
+`change_schedule`, which queues the change for the next step. The learning rate lives in
+`RateControl` (`self.rate`), which also runs the plateau rule on the periodic evaluations.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,8 @@ from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError, RunD
 from drawstudio.events import Event
 from drawstudio.model.draw import Draw
 from drawstudio.train import checkpoint as ckpt
-from drawstudio.train import schedule
+from drawstudio.train.rate_control import RateControl
+from drawstudio.train.schedule import Segment
 from drawstudio.train.distributed import DistInfo
 from drawstudio.train.evaluation import EvalSet, Evaluation
 from drawstudio.train.history import HISTORY_SIZE, HistoryWriter
@@ -55,8 +56,6 @@ class Trainer:
         prepare(self.device, config.train.threads)
         self.threads = ThreadGovernor(config.train.threads)
         self.events = Event("record")  # every metrics record, as written to metrics.jsonl
-        self._pending: list[dict[str, Any]] = []
-        self._pending_lock = threading.Lock()
 
         train = config.train
         shape = (config.model.channels, config.model.height, config.model.width)
@@ -84,7 +83,7 @@ class Trainer:
             lr=train.lr, betas=(train.adam_beta1, train.adam_beta2),
         )
         self._optimizer_settings = ckpt.optimizer_settings(self.optimizer)  # what a checkpoint must restore
-        self.segments = [schedule.Segment(0, train.lr, train.lr_decay, train.decay_every)]
+        self.rate = RateControl(train)
         self.step = 0
         self.elapsed = 0.0  # seconds spent training, over all sessions of the run
         self.resumed_from: Path | None = None
@@ -160,7 +159,7 @@ class Trainer:
             "elapsed": self.elapsed,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "schedule": schedule.to_list(self.segments),
+            **self.rate.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rng": rng,
         }
@@ -175,7 +174,7 @@ class Trainer:
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            self.segments = schedule.from_list(state["schedule"])
+            self.rate.load_state_dict(state)
             self.sampler.load_state_dict(state["sampler"])
             torch.set_rng_state(state["rng"]["torch"].cpu())
             self.data_generator.set_state(state["rng"]["data"].cpu())
@@ -234,27 +233,15 @@ class Trainer:
 
     def change_schedule(self, lr: float | None = None, decay: float | None = None, every: int | None = None) -> None:
         """Queue a learning-rate change for the next step (safe from any thread)."""
-        if lr is not None and not (math.isfinite(lr) and lr > 0):
-            raise ConfigError(f"lr={lr!r} must be a positive number")
-        if decay is not None and not (math.isfinite(decay) and 0 < decay <= 1):
-            raise ConfigError(f"lr_decay={decay!r} must be in (0, 1]")
-        if every is not None and every < 1:
-            raise ConfigError(f"decay_every={every!r} must be at least 1")
-        with self._pending_lock:
-            self._pending.append({"lr": lr, "decay": decay, "every": every})
+        self.rate.request(lr, decay, every)
 
-    def _apply_schedule_changes(self) -> None:
-        with self._pending_lock:
-            pending, self._pending = self._pending, []
-        for change in pending:
-            self.segments = schedule.change(self.segments, self.step, **change)
-            current = self.segments[-1]
-            self.record({"kind": "schedule", "step": self.step, "lr": current.lr, "decay": current.decay,
-                         "every": current.every})
+    @property
+    def segments(self) -> list[Segment]:
+        return self.rate.segments
 
     @property
     def lr(self) -> float:
-        return schedule.learning_rate(self.step, self.segments)
+        return self.rate.lr(self.step)
 
     @property
     def epoch(self) -> float:
@@ -277,7 +264,8 @@ class Trainer:
     def train_step(self) -> dict[str, Any] | None:
         """One optimiser step. Returns the metrics record when this step is logged.
         Raises NonFiniteError, leaving weights and optimiser state untouched."""
-        self._apply_schedule_changes()
+        for change in self.rate.apply_requests(self.step):
+            self.record(change)
         self.threads.adjust()
         lr = self.lr
         for group in self.optimizer.param_groups:
@@ -342,9 +330,14 @@ class Trainer:
     # ---- evaluation ---------------------------------------------------------------
 
     def _periodic_eval(self) -> None:
-        self.evaluate("test", self.config.train.eval_images)
-        if self.data.valid is not None:  # for model selection; the test number is the one reported
-            self.evaluate("valid", self.config.train.eval_images)
+        """The test bound and, when the dataset has one, the validation bound, which is then the
+        one the plateau rule watches (the test number is the one reported, not tuned on)."""
+        watched = self.evaluate("test", self.config.train.eval_images)
+        if self.data.valid is not None:
+            watched = self.evaluate("valid", self.config.train.eval_images)
+        change = self.rate.observe(self.step, watched["split"], watched["nll"])
+        if change is not None:
+            self.record(change)
 
     def split(self, name: str) -> ImageSet:
         return self.evaluation.split(name)
