@@ -107,12 +107,7 @@ class TrainConfig:
     def validate(self) -> None:
         _require(self.binarize in BINARIZE_MODES, "binarize", self.binarize, f"must be one of {BINARIZE_MODES}")
         _require(self.batch_size >= 1, "batch_size", self.batch_size, "must be at least 1")
-        _require(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "must be a positive number")
-        _require(
-            math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1,
-            "lr_decay", self.lr_decay, "must be in (0, 1]",
-        )
-        _require(self.decay_every >= 1, "decay_every", self.decay_every, "must be at least 1")
+        validate_schedule(self.lr, self.lr_decay, self.decay_every)
         _require(math.isfinite(self.plateau_factor) and 0 < self.plateau_factor <= 1, "plateau_factor",
                  self.plateau_factor, "must be in (0, 1]")
         _require(self.plateau_patience >= 0, "plateau_patience", self.plateau_patience, "must be 0 (off) or more")
@@ -136,6 +131,16 @@ class TrainConfig:
             self.device.startswith("cuda:") and self.device[5:].isdigit()
         )
         _require(device_ok, "device", self.device, "must be auto, cpu, cuda or cuda:N")
+
+
+def validate_schedule(lr: float | None, decay: float | None, every: int | None) -> None:
+    """The learning-rate settings, for a new run and for a change to a running one (None: unchanged)."""
+    if lr is not None:
+        _require(math.isfinite(lr) and lr > 0, "lr", lr, "must be a positive number")
+    if decay is not None:
+        _require(math.isfinite(decay) and 0 < decay <= 1, "lr_decay", decay, "must be in (0, 1]")
+    if every is not None:
+        _require(every >= 1, "decay_every", every, "must be at least 1")
 
 
 @dataclass

@@ -77,3 +77,18 @@ def test_schedule_survives_a_round_trip_through_plain_lists():
     assert items[1] == {"start": 100, "lr": pytest.approx(5e-4), "decay": 0.1, "every": 100}
     assert from_list(items) == segments
     assert from_list([{"start": "3", "lr": "0.5", "decay": 1, "every": 2.0}]) == [Segment(3, 0.5, 1.0, 2)]
+
+
+def test_the_schedule_is_rebuilt_from_a_runs_records_with_a_resume_restoring_what_a_kill_lost():
+    from drawstudio.train.schedule import from_records
+
+    first = Segment(0, 1e-3, 1.0, 1000)
+    changed = {"kind": "schedule", "step": 100, "lr": 5e-4, "decay": 0.5, "every": 10}
+    assert from_records(first, []) == [first]
+    assert from_records(first, [changed]) == [first, Segment(100, 5e-4, 0.5, 10)]
+    # a change at step 300 was recorded, then the process died; the checkpoint of step 200 did not hold it
+    lost = {"kind": "schedule", "step": 300, "lr": 1e-5, "decay": 1.0, "every": 1}
+    resume = {"kind": "resume", "step": 200, "schedule": to_list([first, Segment(100, 5e-4, 0.5, 10)])}
+    rebuilt = from_records(first, [changed, lost, resume])
+    assert rebuilt == [first, Segment(100, 5e-4, 0.5, 10)]
+    assert learning_rate(110, rebuilt) == pytest.approx(2.5e-4)

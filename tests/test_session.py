@@ -101,3 +101,34 @@ def test_slow_snapshots_are_throttled_to_the_cost_ratio_over_a_run(monkeypatch):
     # and one more when the run finishes at step 200. Asked every 1 s it would be after every step.
     assert SNAPSHOT_COST_RATIO == 20
     assert taken == [1, 39, 77, 115, 153, 191, 200]
+
+
+class RecordingTrainer(SlowSnapshotTrainer):
+    """Notes which thread changes the schedule."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed_on: list[tuple[str, tuple]] = []
+
+    def change_schedule(self, *values: object) -> None:
+        import threading
+
+        self.changed_on.append((threading.current_thread().name, values))
+
+
+def test_a_schedule_change_is_a_command_the_training_thread_runs_and_a_bad_one_is_refused_at_once():
+    import pytest
+
+    from drawstudio.errors import ConfigError
+
+    trainer = RecordingTrainer()
+    session = TrainingSession(trainer, snapshot_interval=1e9)  # type: ignore[arg-type]
+    session.start()
+    session.change_schedule(3e-4, 0.5, 10)
+    with pytest.raises(ConfigError, match="lr_decay=1.5"):
+        session.change_schedule(decay=1.5)
+    deadline = time.monotonic() + 10
+    while not trainer.changed_on and time.monotonic() < deadline:
+        time.sleep(0.01)
+    session.stop()
+    assert trainer.changed_on == [("drawstudio-training", (3e-4, 0.5, 10))]

@@ -200,14 +200,32 @@ def test_curves_mark_a_plateau_lowering_like_a_change_by_hand_and_say_which_it_w
 
 
 def test_learning_rate_pane_says_what_the_plateau_rule_will_do():
-    from types import SimpleNamespace
-
+    from drawstudio.config import TrainConfig
     from drawstudio.studio.lr_pane import plateau_status
-    from drawstudio.train.schedule import Plateau
 
-    def trainer(factor: float, patience: int) -> SimpleNamespace:
-        train = SimpleNamespace(plateau_factor=factor, plateau_patience=patience)
-        return SimpleNamespace(config=SimpleNamespace(train=train), rate=SimpleNamespace(plateau=Plateau(90.0, 1)))
+    def train(factor: float, patience: int) -> TrainConfig:
+        return TrainConfig(plateau_factor=factor, plateau_patience=patience)
 
-    assert plateau_status(trainer(0.5, 2)) == "plateau rule: ×0.5 after 2 evaluations without a new best (1 so far)"
-    assert plateau_status(trainer(0.5, 0)) == plateau_status(trainer(1.0, 3)) == "plateau rule off"
+    assert plateau_status(train(0.5, 2), 1) == "plateau rule: ×0.5 after 2 evaluations without a new best (1 so far)"
+    assert plateau_status(train(0.5, 0), 1) == plateau_status(train(1.0, 3), 0) == "plateau rule off"
+
+
+def test_learning_rate_pane_draws_the_schedule_from_the_records_so_a_followed_run_shows_it(qtbot):
+    from drawstudio.config import TrainConfig
+    from drawstudio.studio.history import MetricsHistory
+    from drawstudio.studio.lr_pane import LrPane
+
+    history = MetricsHistory()
+    pane = LrPane(history)
+    qtbot.addWidget(pane)
+    history.extend([{"kind": "train", "step": 400, "loss": 1.0, "recon": 1.0, "kl": 0.0, "lr": 1e-3},
+                    {"kind": "schedule", "step": 200, "lr": 5e-4, "decay": 0.5, "every": 100},
+                    {"kind": "eval", "split": "valid", "step": 400, "nll": 90.0, "plateau_stale": 1}])
+    pane.set_run(TrainConfig(lr=1e-3, lr_decay=1.0, decay_every=1000, steps=1000), None)  # followed: no session
+    assert not pane.apply_button.isEnabled()
+    assert pane.lr.value() == pytest.approx(1.25e-4)  # 5e-4 halved twice by step 400
+    assert (pane.decay.value(), pane.every.value()) == (0.5, 100)
+    assert pane.refresh()
+    xs, ys = pane.current_curve.getData()
+    assert ys[0] == pytest.approx(1e-3) and ys[-1] == pytest.approx(5e-4 * 0.5 ** ((xs[-1] - 200) / 100))
+    assert "now 1.25e-04 at step 400 (followed" in pane.status.text() and "(1 so far)" in pane.status.text()

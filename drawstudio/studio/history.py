@@ -50,6 +50,8 @@ class MetricsHistory:
         self.eval_step = Column()
         self.eval_nll = Column()
         self.schedule_changes: list[dict[str, Any]] = []  # "schedule" records, oldest first
+        self.schedule_records: list[dict[str, Any]] = []  # the same, and "resume" records restoring a schedule
+        self.plateau_stale: int | None = None  # held-out evaluations without a new best, as last recorded
         self.last_train: dict[str, Any] | None = None
         self.revision += 1
 
@@ -63,13 +65,20 @@ class MetricsHistory:
             for name, column in self.train.items():
                 column.append(float(record.get(name, np.nan)))
             self.last_train = record
-        elif kind == "eval" and record.get("split", "test") == "test":
+        elif kind == "eval":
+            if "plateau_stale" in record:
+                self.plateau_stale = int(record["plateau_stale"])
+            if record.get("split", "test") != "test":
+                return
             self.eval_step.append(record["step"])
             self.eval_nll.append(record["nll"])
         elif kind == "schedule":
             self.schedule_changes.append(record)
+            self.schedule_records.append(record)
         elif kind == "resume":
             self._drop_after(int(record.get("step", 0)))
+            if "schedule" in record:
+                self.schedule_records.append(record)
         else:
             return
         self.revision += 1
@@ -81,6 +90,11 @@ class MetricsHistory:
         keep_eval = int(np.searchsorted(self.eval_step.values, step, side="right"))
         self.eval_step.truncate(keep_eval)
         self.eval_nll.truncate(keep_eval)
+
+    @property
+    def step(self) -> int:
+        """The step the run has reached, as far as its records tell."""
+        return int(self.last_train["step"]) if self.last_train is not None else 0
 
     @property
     def steps(self) -> np.ndarray:

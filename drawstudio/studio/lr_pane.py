@@ -1,6 +1,9 @@
 """Learning-rate controls: rate (on a log slider), decay rate and decay interval, applied to
 the running training through `TrainingSession.change_schedule` (it takes effect at the next
-step), with a plot of the schedule so far and of what the edited values would make of it."""
+step), with a plot of the schedule so far and of what the edited values would make of it.
+
+The schedule is drawn from the run's own records (its config and the "schedule" and
+"resume" records in the `MetricsHistory`), so a followed run shows its schedule too."""
 
 from __future__ import annotations
 
@@ -16,11 +19,11 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
 
 from drawstudio.config import TrainConfig
 from drawstudio.errors import ConfigError
+from drawstudio.studio.history import MetricsHistory
 from drawstudio.studio.plots import show_from_zero, step_plot
 from drawstudio.studio.theme import THEME
 from drawstudio.train import schedule
 from drawstudio.train.session import TrainingSession
-from drawstudio.train.trainer import Trainer
 
 LOG_LR_RANGE = (-6.0, -1.0)  # slider ends, log10 of the learning rate
 SLIDER_TICKS_PER_DECADE = 100
@@ -56,22 +59,23 @@ class ScientificSpinBox(QDoubleSpinBox):
         self.setValue(self.value() * 10 ** (0.1 * steps))
 
 
-def plateau_status(trainer: Trainer) -> str:
-    """What the plateau rule will do, in a few words."""
-    train = trainer.config.train
+def plateau_status(train: TrainConfig, stale: int | None) -> str:
+    """What the plateau rule will do, in a few words; `stale`: evaluations without a new best so far."""
     if not train.plateau_patience or train.plateau_factor == 1:
         return "plateau rule off"
     return (f"plateau rule: ×{train.plateau_factor:g} after {train.plateau_patience} evaluations without a new "
-            f"best ({trainer.rate.plateau.stale} so far)")
+            f"best ({stale or 0} so far)")
 
 
 class LrPane(QWidget):
     error = Signal(str)
     applied = Signal(str)  # a one-line confirmation for the status bar
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, history: MetricsHistory, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session: TrainingSession | None = None
+        self.history = history
+        self.train: TrainConfig | None = None  # the shown run's training settings
+        self.session: TrainingSession | None = None  # the training it steers; None for a followed run
         self._last_draw = 0.0
         self._drawn_step = -1
 
@@ -127,27 +131,34 @@ class LrPane(QWidget):
         buttons.addWidget(self.status, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.plot, 1)
-        self.set_session(None)
+        self.set_run(None, None)
 
-    def set_session(self, session: TrainingSession | None) -> None:
-        """Steer `session` (None: nothing to steer, e.g. a followed run)."""
-        self.session = session
+    def set_run(self, train: TrainConfig | None, session: TrainingSession | None) -> None:
+        """Show the schedule of a run with training settings `train` (None: no run) and steer
+        `session` (None: nothing to steer here, e.g. a followed run)."""
+        self.train, self.session = train, session
         for widget in (self.lr, self.lr_slider, self.decay, self.every, self.apply_button):
             widget.setEnabled(session is not None)
-        if session is None:
-            self.status.setText("no training here to steer: create or open a run "
-                                "(a followed run is steered by its own process)")
+        self._drawn_step = -1
+        if train is None:
+            self.status.setText("no run open: create or open a run to see and steer its learning rate")
             self.current_curve.setData([], [])
             self.preview_curve.setData([], [])
             return
         self._show_current()
-        self._drawn_step = -1
+
+    def segments(self) -> list[schedule.Segment]:
+        """The run's schedule as its records tell it."""
+        assert self.train is not None
+        first = schedule.Segment(0, self.train.lr, self.train.lr_decay, self.train.decay_every)
+        return schedule.from_records(first, self.history.schedule_records)
 
     def _show_current(self) -> None:
-        assert self.session is not None
-        trainer = self.session.trainer
-        current = [s for s in trainer.segments if s.start <= trainer.step][-1]
-        for box, value in ((self.lr, trainer.lr), (self.decay, current.decay), (self.every, current.every)):
+        step = self.history.step
+        segments = self.segments()
+        current = schedule.current_segment(step, segments)
+        lr = schedule.learning_rate(step, segments)
+        for box, value in ((self.lr, lr), (self.decay, current.decay), (self.every, current.every)):
             box.blockSignals(True)
             box.setValue(value)
             box.blockSignals(False)
@@ -186,16 +197,15 @@ class LrPane(QWidget):
     def refresh(self) -> bool:
         """Redraw the schedule plot when the step or the edits moved (at most once a second);
         True when it was redrawn."""
-        if self.session is None:
+        if self.train is None:
             return False
-        trainer = self.session.trainer
-        now = time.monotonic()
-        if trainer.step == self._drawn_step or now - self._last_draw < MIN_REDRAW_SECONDS:
+        step, now = self.history.step, time.monotonic()
+        if step == self._drawn_step or now - self._last_draw < MIN_REDRAW_SECONDS:
             return False
-        self._drawn_step, self._last_draw = trainer.step, now
-        segments, step = list(trainer.segments), trainer.step
+        self._drawn_step, self._last_draw = step, now
+        segments = self.segments()
         horizon = max(step, 4 * self.every.value())  # far enough to see the decay; the past keeps half the width
-        end = max(min(trainer.config.train.steps, step + horizon), step + 1)
+        end = max(min(self.train.steps, step + horizon), step + 1)
         xs = np.linspace(0, end, PLOT_POINTS).round().astype(int)
         current = np.array([schedule.learning_rate(int(x), segments) for x in xs])
         self.current_curve.setData(xs, current)
@@ -205,5 +215,8 @@ class LrPane(QWidget):
         self.preview_curve.setData(future, preview)
         show_from_zero(self.plot.getPlotItem().getViewBox(), current, preview)
         self.now_line.setPos(step)
-        self.status.setText(f"now {trainer.lr:.2e} at step {step}; {plateau_status(trainer)}")
+        lr = schedule.learning_rate(step, segments)
+        steered = "" if self.session is not None else " (followed: its own process steers it)"
+        self.status.setText(f"now {lr:.2e} at step {step}{steered}; "
+                            f"{plateau_status(self.train, self.history.plateau_stale)}")
         return True

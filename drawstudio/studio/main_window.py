@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         self.canvas = CanvasPane(self.timeline, self.training_steps.bar)
         self.glimpses = GlimpsePane(self.timeline)
         self.curves = CurvesPane(self.history)
-        self.lr_pane = LrPane()
+        self.lr_pane = LrPane(self.history)
         self.setCentralWidget(self.canvas)
         self.docks = {
             "glimpses": self._dock("Glimpses and write patches", self.glimpses, Qt.DockWidgetArea.BottomDockWidgetArea),
@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
                 session.set_sample_labels(self._labels_for(opened))
                 # the untrained (or resumed) model's drawing before any step: training has not started,
                 # so this is the one snapshot the GUI thread computes itself
-                self.training_steps.offer_live(session.trainer.snapshot(*session.snapshot_size, session.sample_labels))
+                self.training_steps.offer_live(session.snapshot_now())
         except DrawStudioError as error:
             if opened is not None:
                 opened.close()
@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
         self.run = opened
         self.history.extend(opened.history)
         self.curves.reset()
-        self.lr_pane.set_session(opened.session)
+        self.lr_pane.set_run(opened.config.train, opened.session)
         if opened.follower is not None:
             opened.follower.set_sample_labels(self._labels_for(opened))
         self.bridge.attach(opened.source)
@@ -211,7 +211,7 @@ class MainWindow(QMainWindow):
         self.history.clear()
         for pane in (self.canvas, self.glimpses, self.curves):
             pane.set_snapshot(None)
-        self.lr_pane.set_session(None)
+        self.lr_pane.set_run(None, None)
         self._set_state(RunState.NO_RUN)
 
     # ---- transport --------------------------------------------------------------------
@@ -227,8 +227,8 @@ class MainWindow(QMainWindow):
             self.show_status("this run is followed read-only; its own process trains it")
         elif session.state == RunState.RUNNING:
             session.pause()
-        elif session.state == RunState.FINISHED or session.trainer.finished:
-            self.show_status(f"the run reached its {session.trainer.config.train.steps} steps: "
+        elif session.state == RunState.FINISHED or self.history.step >= self.run.config.train.steps:
+            self.show_status(f"the run reached its {self.run.config.train.steps} steps: "
                              "Training ▸ Extend run… to train longer")
         elif self._ensure_live():
             self.run.session.start()
@@ -264,9 +264,9 @@ class MainWindow(QMainWindow):
         session = self._session()
         if session is None:
             return
-        current = session.trainer.config.train.steps
-        steps, ok = QInputDialog.getInt(self, "Extend run", "Train until step:", max(current, session.trainer.step)
-                                        + 10_000, session.trainer.step + 1, 1_000_000_000)
+        planned, reached = self.run.config.train.steps, self.history.step
+        steps, ok = QInputDialog.getInt(self, "Extend run", "Train until step:", max(planned, reached) + 10_000,
+                                        reached + 1, 1_000_000_000)
         if ok:
             session.extend(steps)
 

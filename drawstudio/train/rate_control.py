@@ -1,17 +1,14 @@
-"""The run's learning rate over time: the schedule's segments, the changes other threads
-queue for the next step, and the plateau rule that lowers the rate when the held-out bound
-stalls. Every change becomes a "schedule" record for metrics.jsonl; the plateau rule's
-carry `"rule": "plateau"` and the bound they reacted to.
+"""The run's learning rate over time: the schedule's segments, the changes the user makes,
+and the plateau rule that lowers the rate when the held-out bound stalls. Every change
+becomes a "schedule" record for metrics.jsonl; the plateau rule's carry `"rule": "plateau"`
+and the bound they reacted to. Like the trainer that owns it, it knows nothing of threads.
 """
 
 from __future__ import annotations
 
-import math
-import threading
 from typing import Any
 
-from drawstudio.config import TrainConfig
-from drawstudio.errors import ConfigError
+from drawstudio.config import TrainConfig, validate_schedule
 from drawstudio.train import schedule
 
 
@@ -20,28 +17,16 @@ class RateControl:
         self.train = train  # read at every evaluation, so a resumed run's new plateau settings apply
         self.segments = [schedule.Segment(0, train.lr, train.lr_decay, train.decay_every)]
         self.plateau = schedule.Plateau()
-        self._pending: list[dict[str, Any]] = []
-        self._pending_lock = threading.Lock()
 
     def lr(self, step: int) -> float:
         return schedule.learning_rate(step, self.segments)
 
-    def request(self, lr: float | None = None, decay: float | None = None, every: int | None = None) -> None:
-        """Queue a change for the next step (safe from any thread); refuse an impossible value now."""
-        if lr is not None and not (math.isfinite(lr) and lr > 0):
-            raise ConfigError(f"lr={lr!r} must be a positive number")
-        if decay is not None and not (math.isfinite(decay) and 0 < decay <= 1):
-            raise ConfigError(f"lr_decay={decay!r} must be in (0, 1]")
-        if every is not None and every < 1:
-            raise ConfigError(f"decay_every={every!r} must be at least 1")
-        with self._pending_lock:
-            self._pending.append({"lr": lr, "decay": decay, "every": every})
-
-    def apply_requests(self, step: int) -> list[dict[str, Any]]:
-        """Apply the queued changes at `step`; → their records."""
-        with self._pending_lock:
-            pending, self._pending = self._pending, []
-        return [self._change(step, **change) for change in pending]
+    def change(self, step: int, lr: float | None = None, decay: float | None = None,
+               every: int | None = None) -> dict[str, Any]:
+        """A change of the schedule from `step` on (unset values carry on); → its record.
+        An impossible value is refused with a ConfigError and changes nothing."""
+        validate_schedule(lr, decay, every)
+        return self._change(step, lr=lr, decay=decay, every=every)
 
     def observe(self, step: int, split: str, bound: float) -> dict[str, Any] | None:
         """Feed the plateau rule an evaluation of the held-out bound; → the record of the

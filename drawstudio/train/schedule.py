@@ -29,17 +29,22 @@ class Segment:
         return self.lr * self.decay ** ((step - self.start) / self.every)
 
 
+def current_segment(step: int, segments: list[Segment]) -> Segment:
+    """The segment that governs `step`."""
+    active = [s for s in segments if s.start <= step]
+    return active[-1] if active else segments[0]
+
+
 def learning_rate(step: int, segments: list[Segment]) -> float:
     """The learning rate at `step` (pure)."""
-    active = [s for s in segments if s.start <= step]
-    return (active[-1] if active else segments[0]).lr_at(step)
+    return current_segment(step, segments).lr_at(step)
 
 
 def change(
     segments: list[Segment], step: int, lr: float | None = None, decay: float | None = None, every: int | None = None
 ) -> list[Segment]:
     """The schedule after a change at `step`; unset values carry on from the current segment."""
-    current = [s for s in segments if s.start <= step][-1]
+    current = current_segment(step, segments)
     new = Segment(
         start=step,
         lr=current.lr_at(step) if lr is None else lr,
@@ -47,6 +52,19 @@ def change(
         every=current.every if every is None else every,
     )
     return [s for s in segments if s.start < step] + [new]
+
+
+def from_records(first: Segment, records: list[dict[str, Any]]) -> list[Segment]:
+    """The schedule a run's metrics records describe (pure): `first` from its config, each
+    "schedule" record a change at its step, and a "resume" record that carries the schedule
+    restored from a checkpoint replacing what came before (changes lost to a kill included)."""
+    segments = [first]
+    for record in records:
+        if record["kind"] == "schedule":
+            segments = change(segments, int(record["step"]), record["lr"], record["decay"], int(record["every"]))
+        elif record["kind"] == "resume" and "schedule" in record:
+            segments = from_list(record["schedule"])
+    return segments
 
 
 def to_list(segments: list[Segment]) -> list[dict[str, Any]]:

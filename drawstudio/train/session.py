@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from drawstudio.config import validate_schedule
 from drawstudio.errors import DrawStudioError, NonFiniteError, RunDirError
 from drawstudio.events import Event
 from drawstudio.train.run_state import RunState
@@ -85,6 +86,13 @@ class TrainingSession:
     def request_snapshot(self) -> None:
         self._post(self._mark_snapshot_due)
 
+    def snapshot_now(self) -> Snapshot:
+        """The model's drawing as it is, computed on the calling thread: only before training
+        starts, while no other thread uses the trainer (after, `request_snapshot`)."""
+        if self._thread is not None:
+            raise RuntimeError("snapshot_now: the training thread owns the trainer; use request_snapshot")
+        return self._snapshot()
+
     def request_checkpoint(self) -> None:
         self._post(self._checkpoint)
 
@@ -100,7 +108,8 @@ class TrainingSession:
 
     def change_schedule(self, lr: float | None = None, decay: float | None = None, every: int | None = None) -> None:
         """Takes effect at the next step; raises ConfigError at once for an impossible value."""
-        self.trainer.change_schedule(lr, decay, every)
+        validate_schedule(lr, decay, every)
+        self._post(lambda: self.trainer.change_schedule(lr, decay, every))
 
     def extend(self, steps: int) -> None:
         """Move the run's end to `steps` (e.g. to keep training a finished run)."""
@@ -190,10 +199,13 @@ class TrainingSession:
     def _take_snapshot(self) -> None:
         self._snapshot_due = False
         self._last_snapshot = time.monotonic()
-        recon, samples = self.snapshot_size
-        snapshot: Snapshot = self.trainer.snapshot(recon, samples, self.sample_labels)
+        snapshot = self._snapshot()
         self._snapshot_seconds = time.monotonic() - self._last_snapshot
         self.snapshot_ready.emit(snapshot)
+
+    def _snapshot(self) -> Snapshot:
+        recon, samples = self.snapshot_size
+        return self.trainer.snapshot(recon, samples, self.sample_labels)
 
     def _checkpoint(self) -> None:
         self.trainer.save_checkpoint()

@@ -1,9 +1,9 @@
 """The trainer: one run's model, optimiser, data, schedule and run directory.
 
-It is not thread-aware: `TrainingSession` drives it from a thread and the CLI from the
-main thread, both through `advance()`. The one thing other threads may call is
-`change_schedule`, which queues the change for the next step. The learning rate lives in
-`RateControl` (`self.rate`), which also runs the plateau rule on the periodic evaluations.
+It knows nothing of threads: every call comes from the one thread that trains, the CLI's
+main thread or `TrainingSession`'s training thread (which runs other threads' requests as
+commands between steps). The learning rate lives in `RateControl` (`self.rate`), which also
+runs the plateau rule on the periodic evaluations.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from drawstudio.events import Event
 from drawstudio.model.draw import Draw
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.rate_control import RateControl
+from drawstudio.train import schedule
 from drawstudio.train.schedule import Segment
 from drawstudio.train.distributed import DistInfo
 from drawstudio.train.evaluation import EvalSet, Evaluation
@@ -125,7 +126,9 @@ class Trainer:
         self._metrics = MetricsWriter(self.run_dir / "metrics.jsonl")
         self.history = HistoryWriter(self.run_dir, self.step)
         if self.resumed_from is not None:
-            self.record({"kind": "resume", "step": self.step, "checkpoint": self.resumed_from.name})
+            # the schedule as restored: changes recorded after the checkpoint were lost with the kill
+            self.record({"kind": "resume", "step": self.step, "checkpoint": self.resumed_from.name,
+                         "schedule": schedule.to_list(self.rate.segments)})
         elif self._metrics.path.exists() and self._metrics.path.stat().st_size:
             # an earlier session logged steps but died before its first checkpoint: they are
             # lost and will be logged again, so readers must drop them
@@ -232,8 +235,9 @@ class Trainer:
     # ---- schedule -----------------------------------------------------------------
 
     def change_schedule(self, lr: float | None = None, decay: float | None = None, every: int | None = None) -> None:
-        """Queue a learning-rate change for the next step (safe from any thread)."""
-        self.rate.request(lr, decay, every)
+        """Change the learning-rate schedule from the current step on (the next step trains with
+        it), and record the change; an impossible value raises ConfigError and changes nothing."""
+        self.record(self.rate.change(self.step, lr, decay, every))
 
     @property
     def segments(self) -> list[Segment]:
@@ -264,8 +268,6 @@ class Trainer:
     def train_step(self) -> dict[str, Any] | None:
         """One optimiser step. Returns the metrics record when this step is logged.
         Raises NonFiniteError, leaving weights and optimiser state untouched."""
-        for change in self.rate.apply_requests(self.step):
-            self.record(change)
         self.threads.adjust()
         lr = self.lr
         for group in self.optimizer.param_groups:
@@ -332,10 +334,13 @@ class Trainer:
     def _periodic_eval(self) -> None:
         """The test bound and, when the dataset has one, the validation bound, which is then the
         one the plateau rule watches (the test number is the one reported, not tuned on)."""
-        watched = self.evaluate("test", self.config.train.eval_images)
-        if self.data.valid is not None:
-            watched = self.evaluate("valid", self.config.train.eval_images)
-        change = self.rate.observe(self.step, watched["split"], watched["nll"])
+        held_out = "valid" if self.data.valid is not None else "test"
+        if held_out == "valid":
+            self.evaluate("test", self.config.train.eval_images)
+        watched = self.evaluate(held_out, self.config.train.eval_images, log=False)
+        change = self.rate.observe(self.step, held_out, watched["nll"])
+        watched["plateau_stale"] = self.rate.plateau.stale  # evaluations without a new best, for the studio
+        self.record(watched)
         if change is not None:
             self.record(change)
 
