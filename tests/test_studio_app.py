@@ -55,7 +55,7 @@ def test_autostart_resumes_an_existing_run(studio, qtbot, tmp_path, tiny_config)
 
 
 def test_new_run_defaults_to_the_first_preferred_dataset_present():
-    from drawstudio.studio.run_setup import default_dataset
+    from drawstudio.studio.new_run import default_dataset
 
     def info(name: str, present: bool) -> DatasetInfo:
         return DatasetInfo(name, None, present, True, "")
@@ -93,9 +93,9 @@ def test_setup_dialog_offers_download_only_for_a_missing_dataset_when_online(qtb
     qtbot.addWidget(dialog)
     dialog.show()
     assert "not on this machine" in dialog.problem.text()
-    assert dialog.download.isVisible() and not dialog.download.isEnabled()
-    dialog._online_known(True)
-    assert dialog.download.isEnabled()
+    assert dialog.downloads.download.isVisible() and not dialog.downloads.download.isEnabled()
+    dialog.downloads.set_online(True)
+    assert dialog.downloads.download.isEnabled()
 
 
 @pytest.mark.usefixtures("no_thread_left")
@@ -148,7 +148,7 @@ def test_setup_dialog_says_a_colour_preset_needs_an_image_folder(qtbot, mnist_di
 
 
 def test_command_line_preset_makes_a_new_runs_config(mnist_dir):
-    from drawstudio.studio.run_setup import config_for_dataset
+    from drawstudio.studio.new_run import config_for_dataset
 
     config = config_for_dataset("mnist", str(mnist_dir), "mnist-no-attention")
     assert (config.model.attention, config.model.T, config.train.dataset) == (False, 64, "mnist")

@@ -17,7 +17,7 @@ from drawstudio.data import DATASETS
 from drawstudio.presets import PRESETS
 from drawstudio.resource_files import resource_path
 from drawstudio.studio.main_window import MainWindow
-from drawstudio.studio.run_setup import PREFERRED_DATASETS, config_for_dataset, preset_dataset
+from drawstudio.studio.new_run import PREFERRED_DATASETS, config_for_dataset, preset_dataset
 from drawstudio.studio.theme import THEME
 from drawstudio.train.runs import is_run
 from drawstudio.usage import OneLineParser

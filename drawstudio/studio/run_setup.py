@@ -4,37 +4,35 @@ A preset (the paper's settings for one experiment, `drawstudio.presets`) fills t
 fields in one go; they stay editable, and the preset's note says where its settings come
 from and whether the fields still hold them. Every edit rebuilds the `RunConfig` and runs
 its `validate()`, so the dialog explains an impossible combination in the engine's own
-words and refuses to create it. A missing
-dataset that has a download source can be fetched from here when the machine is online
-(checked in the background: the check can take seconds offline).
+words and refuses to create it. The dialog is built from one builder per group (preset,
+data, model, training, run folder); a missing dataset that has a download source can be
+fetched from its data group (`studio/dataset_download.py`), and the defaults it starts from
+come from `studio/new_run.py`.
 """
 
 from __future__ import annotations
 
 import html
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig
-from drawstudio.data import DatasetInfo, available_datasets, dataset_facts, load_dataset, online
+from drawstudio.data import DatasetInfo, available_datasets
 from drawstudio.errors import DrawStudioError
 from drawstudio.presets import PRESETS, SCHEDULE, apply_preset
 from drawstudio.settings_help import TENSORBOARD_DIR, help_for
-from drawstudio.studio.theme import THEME
+from drawstudio.studio.dataset_download import DownloadRow
 from drawstudio.studio.lr_pane import ScientificSpinBox
+from drawstudio.studio.new_run import (RUNS_ROOT, dataset_classes, dataset_shape, default_dataset, default_run_dir,
+                                       preset_dataset, unchecked_config)
+from drawstudio.studio.theme import THEME
 from drawstudio.tensorboard_log import INSTALL_HINT, available as tensorboard_available
 
-PREFERRED_DATASETS = ("fashion-mnist", "mnist", "binarized-mnist")
 CUSTOM = ""  # the preset picker's entry for settings of one's own
 FOLDER = "folder"  # the picker entry for a folder of images
-RUNS_ROOT = Path.home() / "drawstudio-runs"
 DEVICES = ("auto", "cpu", "cuda")
 
 # (field, label, minimum, maximum) of the integer model and training settings
@@ -48,168 +46,22 @@ TRAIN_INTS = (("batch_size", "batch size", 1, 65536), ("steps", "train until ste
               ("plateau_patience", "plateau: evaluations (0 = off)", 0, 1_000_000))
 
 
-def default_dataset(infos: list[DatasetInfo]) -> str:
-    present = {info.name for info in infos if info.present}
-    return next((name for name in PREFERRED_DATASETS if name in present), PREFERRED_DATASETS[0])
-
-
-def default_run_dir(dataset: str) -> Path:
-    return RUNS_ROOT / f"{Path(dataset).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def dataset_shape(name: str) -> tuple[int, int, int] | None:
-    """(C, H, W) of a named dataset; None for a folder (its images are resized to the model's)."""
-    facts = dataset_facts(name)
-    return None if facts is None else facts.shape
-
-
-def dataset_classes(name: str) -> int:
-    """Labelled classes of a named dataset (0: none), or of a folder with one subfolder per class."""
-    facts = dataset_facts(name)
-    return _subfolders(name) if facts is None else facts.num_classes
-
-
-def config_for_dataset(dataset: str | None, data_dir: str | None, preset: str | None = None) -> RunConfig:
-    """Default settings, or `preset`'s, for a new run on `dataset` (when None: the preset's,
-    else the preferred one found), with the image shape the dataset needs."""
-    config = RunConfig(train=TrainConfig(data_dir=data_dir))
-    if preset:
-        config = _unchecked(apply_preset(config.to_dict(), preset))
-    config.train.dataset = dataset or preset_dataset(preset) or default_dataset(available_datasets(data_dir))
-    shape = dataset_shape(config.train.dataset)
-    if shape is not None:
-        config.model.channels, config.model.height, config.model.width = shape
-    return config
-
-
-def preset_dataset(preset: str | None) -> str | None:
-    """The named dataset a preset trains on; None when it needs a folder of images (svhn,
-    cifar10: the paper's colour datasets have no loader of their own) or for no preset."""
-    return PRESETS[preset]["train"].get("dataset") if preset else None
-
-
-def _unchecked(values: dict) -> RunConfig:
-    """A RunConfig from a `to_dict()`-shaped dict, not validated (the dialog explains problems itself)."""
-    return RunConfig(ModelConfig(**values["model"]), TrainConfig(**values["train"]))
-
-
-class _Worker(QObject):
-    """Reports from a background thread, delivered queued to the dialog."""
-
-    online = Signal(bool)
-    progress = Signal(int, int, str)  # done, total (0 when unknown), what
-    finished = Signal(str)  # "" on success, else the error message
-
-
 class RunSetupDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, dataset: str | None = None, data_dir: str | None = None,
                  check_online: bool = True, preset: str | None = None):
         super().__init__(parent)
         self.setWindowTitle("New DRAW run")
-        self._worker = _Worker()  # no parent: a download thread may outlive the dialog and still report
-        self._worker.online.connect(self._online_known)
-        self._worker.progress.connect(self._progress)
-        self._worker.finished.connect(self._download_finished)
-        self._online = False
         self._infos: dict[str, DatasetInfo] = {}
         self._run_dir_edited = False
-        self._threads: list[threading.Thread] = []
+        self.downloads = DownloadRow(check_online)
+        self.downloads.download.clicked.connect(lambda: self.downloads.start(self._data_dir()))
+        self.downloads.finished.connect(self._download_finished)
 
-        self.preset = QComboBox()
-        self.preset.addItem("none: my own settings", CUSTOM)
-        for name in PRESETS:
-            self.preset.addItem(name, name)
-        self.preset.setToolTip("The paper's settings for one of its experiments; every field stays editable")
-        self.preset.activated.connect(self._preset_picked)
-        self.preset_note = QLabel()
-        self.preset_note.setWordWrap(True)
-        preset_box = QGroupBox("Preset")
-        preset_form = QFormLayout(preset_box)
-        preset_form.addRow("paper experiment", self.preset)
-        preset_form.addRow(self.preset_note)
-        self.preset_note.setVisible(False)
-
-        self.data_dir = QLineEdit(data_dir or "")
-        self.data_dir.setPlaceholderText("the usual places")
-        self.data_dir.editingFinished.connect(self._scan)
-        self.dataset = QComboBox()
-        self.dataset.currentIndexChanged.connect(self._dataset_changed)
-        self.folder = QLineEdit()
-        self.folder.setPlaceholderText("a folder of images (one subfolder per class)")
-        self.folder.textChanged.connect(self._validate)
-        browse_folder = QPushButton("Browse…")
-        browse_folder.clicked.connect(self._browse_folder)
-        self.note = QLabel()
-        self.note.setWordWrap(True)
-        self.download = QPushButton("Download")
-        self.download.clicked.connect(self._start_download)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-
-        data_box = QGroupBox("Data")
-        data_form = QFormLayout(data_box)
-        data_form.addRow("data folder", self.data_dir)
-        data_form.addRow("dataset", self.dataset)
-        folder_row = QHBoxLayout()
-        folder_row.addWidget(self.folder, 1)
-        folder_row.addWidget(browse_folder)
-        data_form.addRow("image folder", folder_row)
-        download_row = QHBoxLayout()
-        download_row.addWidget(self.note, 1)
-        download_row.addWidget(self.download)
-        data_form.addRow(download_row)
-        data_form.addRow(self.progress)
-
-        model_defaults, train_defaults = ModelConfig(), TrainConfig(**SCHEDULE)  # a schedule that works
         self.ints: dict[str, QSpinBox] = {}
-        model_box = QGroupBox("Model")
-        model_grid = QGridLayout(model_box)
-        for index, (name, label, low, high) in enumerate(MODEL_INTS):
-            self._int_field(model_grid, index, name, label, low, high, getattr(model_defaults, name))
-        self.attention = QCheckBox("selective attention (read/write boxes)")
-        self.attention.setChecked(model_defaults.attention)
-        self.conditional = QCheckBox("conditional on class labels")
-        self.channels = QComboBox()
-        self.channels.addItem("grey (1)", 1)
-        self.channels.addItem("colour (3)", 3)
-        self.likelihood = _choice(LIKELIHOODS, model_defaults.likelihood)
-        rows = len(MODEL_INTS) // 2
-        model_grid.addWidget(self.attention, rows, 0, 1, 2)
-        model_grid.addWidget(self.conditional, rows, 2, 1, 2)
-        model_grid.addWidget(QLabel("channels"), rows + 1, 0)
-        model_grid.addWidget(self.channels, rows + 1, 1)
-        model_grid.addWidget(QLabel("likelihood"), rows + 1, 2)
-        model_grid.addWidget(self.likelihood, rows + 1, 3)
-
-        train_box = QGroupBox("Training")
-        train_grid = QGridLayout(train_box)
-        for index, (name, label, low, high) in enumerate(TRAIN_INTS):
-            self._int_field(train_grid, index, name, label, low, high, getattr(train_defaults, name))
-        self.lr = ScientificSpinBox()
-        self.lr.setValue(train_defaults.lr)
-        self.lr_decay = _factor_box(train_defaults.lr_decay)
-        self.plateau_factor = _factor_box(train_defaults.plateau_factor)
-        self.binarize = _choice(BINARIZE_MODES, train_defaults.binarize)
-        self.device = _choice(DEVICES, train_defaults.device)
-        rows = (len(TRAIN_INTS) + 1) // 2
-        for offset, (label, widget) in enumerate((("learning rate", self.lr), ("decay rate", self.lr_decay),
-                                                  ("plateau: lr factor", self.plateau_factor),
-                                                  ("binarize", self.binarize), ("device", self.device))):
-            row, col = rows + offset // 2, 2 * (offset % 2)
-            train_grid.addWidget(QLabel(label), row, col)
-            train_grid.addWidget(widget, row, col + 1)
-        self.tensorboard = QCheckBox(f"TensorBoard logs (in the run folder's {TENSORBOARD_DIR}/)")
-        train_grid.addWidget(self.tensorboard, rows + 2, 0, 1, 4)
-
-        self.run_dir = QLineEdit()
-        self.run_dir.textEdited.connect(self._run_dir_typed)
-        browse_run = QPushButton("Browse…")
-        browse_run.clicked.connect(self._browse_run_dir)
-        run_row = QHBoxLayout()
-        run_row.addWidget(QLabel("run folder"))
-        run_row.addWidget(self.run_dir, 1)
-        run_row.addWidget(browse_run)
-
+        layout = QVBoxLayout(self)
+        for group in (self._preset_group(), self._data_group(data_dir), self._model_group(), self._training_group()):
+            layout.addWidget(group)
+        layout.addLayout(self._run_row())
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet(f"color: {THEME.css('error_text')}")
@@ -218,12 +70,6 @@ class RunSetupDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(preset_box)
-        layout.addWidget(data_box)
-        layout.addWidget(model_box)
-        layout.addWidget(train_box)
-        layout.addLayout(run_row)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
 
@@ -243,8 +89,106 @@ class RunSetupDialog(QDialog):
             self.choose_preset(preset)
             if dataset:  # named on the command line: it wins over the preset's
                 self._scan(dataset)
-        if check_online:
-            self._in_background(lambda: self._worker.online.emit(online()))
+
+    def _preset_group(self) -> QGroupBox:
+        """A preset: the paper's settings for one experiment, and where they come from."""
+        self.preset = QComboBox()
+        self.preset.addItem("none: my own settings", CUSTOM)
+        for name in PRESETS:
+            self.preset.addItem(name, name)
+        self.preset.setToolTip("The paper's settings for one of its experiments; every field stays editable")
+        self.preset.activated.connect(self._preset_picked)
+        self.preset_note = QLabel()
+        self.preset_note.setWordWrap(True)
+        preset_box = QGroupBox("Preset")
+        preset_form = QFormLayout(preset_box)
+        preset_form.addRow("paper experiment", self.preset)
+        preset_form.addRow(self.preset_note)
+        self.preset_note.setVisible(False)
+        return preset_box
+
+    def _data_group(self, data_dir: str | None) -> QGroupBox:
+        """Where the data is, which dataset, and its download when it is missing."""
+        self.data_dir = QLineEdit(data_dir or "")
+        self.data_dir.setPlaceholderText("the usual places")
+        self.data_dir.editingFinished.connect(self._scan)
+        self.dataset = QComboBox()
+        self.dataset.currentIndexChanged.connect(self._dataset_changed)
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("a folder of images (one subfolder per class)")
+        self.folder.textChanged.connect(self._validate)
+        browse_folder = QPushButton("Browse…")
+        browse_folder.clicked.connect(self._browse_folder)
+
+        data_box = QGroupBox("Data")
+        data_form = QFormLayout(data_box)
+        data_form.addRow("data folder", self.data_dir)
+        data_form.addRow("dataset", self.dataset)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse_folder)
+        data_form.addRow("image folder", folder_row)
+        data_form.addRow(self.downloads)
+        return data_box
+
+    def _model_group(self) -> QGroupBox:
+        """The model's sizes and kind."""
+        model_defaults = ModelConfig()
+        model_box = QGroupBox("Model")
+        model_grid = QGridLayout(model_box)
+        for index, (name, label, low, high) in enumerate(MODEL_INTS):
+            self._int_field(model_grid, index, name, label, low, high, getattr(model_defaults, name))
+        self.attention = QCheckBox("selective attention (read/write boxes)")
+        self.attention.setChecked(model_defaults.attention)
+        self.conditional = QCheckBox("conditional on class labels")
+        self.channels = QComboBox()
+        self.channels.addItem("grey (1)", 1)
+        self.channels.addItem("colour (3)", 3)
+        self.likelihood = _choice(LIKELIHOODS, model_defaults.likelihood)
+        rows = len(MODEL_INTS) // 2
+        model_grid.addWidget(self.attention, rows, 0, 1, 2)
+        model_grid.addWidget(self.conditional, rows, 2, 1, 2)
+        model_grid.addWidget(QLabel("channels"), rows + 1, 0)
+        model_grid.addWidget(self.channels, rows + 1, 1)
+        model_grid.addWidget(QLabel("likelihood"), rows + 1, 2)
+        model_grid.addWidget(self.likelihood, rows + 1, 3)
+        return model_box
+
+    def _training_group(self) -> QGroupBox:
+        """How to train: steps, batch, learning-rate schedule, device, logs."""
+        train_defaults = TrainConfig(**SCHEDULE)  # a schedule that works, not a constant rate
+        train_box = QGroupBox("Training")
+        train_grid = QGridLayout(train_box)
+        for index, (name, label, low, high) in enumerate(TRAIN_INTS):
+            self._int_field(train_grid, index, name, label, low, high, getattr(train_defaults, name))
+        self.lr = ScientificSpinBox()
+        self.lr.setValue(train_defaults.lr)
+        self.lr_decay = _factor_box(train_defaults.lr_decay)
+        self.plateau_factor = _factor_box(train_defaults.plateau_factor)
+        self.binarize = _choice(BINARIZE_MODES, train_defaults.binarize)
+        self.device = _choice(DEVICES, train_defaults.device)
+        rows = (len(TRAIN_INTS) + 1) // 2
+        for offset, (label, widget) in enumerate((("learning rate", self.lr), ("decay rate", self.lr_decay),
+                                                  ("plateau: lr factor", self.plateau_factor),
+                                                  ("binarize", self.binarize), ("device", self.device))):
+            row, col = rows + offset // 2, 2 * (offset % 2)
+            train_grid.addWidget(QLabel(label), row, col)
+            train_grid.addWidget(widget, row, col + 1)
+        self.tensorboard = QCheckBox(f"TensorBoard logs (in the run folder's {TENSORBOARD_DIR}/)")
+        train_grid.addWidget(self.tensorboard, rows + 2, 0, 1, 4)
+        return train_box
+
+    def _run_row(self) -> QHBoxLayout:
+        """Where the new run's folder goes."""
+        self.run_dir = QLineEdit()
+        self.run_dir.textEdited.connect(self._run_dir_typed)
+        browse_run = QPushButton("Browse…")
+        browse_run.clicked.connect(self._browse_run_dir)
+        run_row = QHBoxLayout()
+        run_row.addWidget(QLabel("run folder"))
+        run_row.addWidget(self.run_dir, 1)
+        run_row.addWidget(browse_run)
+        return run_row
 
     def setting_widgets(self) -> dict[str, QWidget]:
         """The widget that sets each config field (its tooltip is the field's help)."""
@@ -276,7 +220,7 @@ class RunSetupDialog(QDialog):
         """Fill the fields with the picked preset's settings on top of the current ones."""
         name = self.preset.currentData()
         if name != CUSTOM:
-            self._show_config(_unchecked(apply_preset(self.config().to_dict(), name)), preset_dataset(name))
+            self._show_config(unchecked_config(apply_preset(self.config().to_dict(), name)), preset_dataset(name))
         self._validate()
 
     def _show_config(self, config: RunConfig, dataset: str | None) -> None:
@@ -348,7 +292,7 @@ class RunSetupDialog(QDialog):
         chosen = self.dataset.currentData()
         self.folder.setEnabled(chosen == FOLDER)
         info = self._infos.get(chosen)
-        self.note.setText(info.note if info else "images are resized to the model's height and width")
+        self.downloads.show_dataset(info, info.note if info else "images are resized to the model's height and width")
         shape = dataset_shape(chosen) if chosen != FOLDER else None
         for widget in (self.ints["height"], self.ints["width"], self.channels):
             widget.setEnabled(shape is None)
@@ -359,53 +303,12 @@ class RunSetupDialog(QDialog):
         self.conditional.setEnabled(chosen == FOLDER or dataset_classes(chosen) > 0)
         if not self._run_dir_edited:
             self.run_dir.setText(str(default_run_dir(self._dataset_name() or "folder")))
-        self._update_download()
         self._validate()
 
-    def _update_download(self) -> None:
-        info = self._infos.get(self.dataset.currentData())
-        missing = info is not None and not info.present and info.downloadable
-        self.download.setVisible(missing)
-        self.download.setEnabled(missing and self._online)
-        self.download.setToolTip("" if self._online else "no internet connection was found")
-
-    def _online_known(self, is_online: bool) -> None:
-        self._online = is_online
-        self._update_download()
-
-    def _start_download(self) -> None:
-        name, data_dir = self.dataset.currentData(), self._data_dir()
-        self.download.setEnabled(False)
-        self.progress.setVisible(True)
-        self.progress.setRange(0, 0)
-
-        def fetch() -> None:
-            try:
-                load_dataset(name, data_dir, download=True,
-                             progress=lambda done, total, what: self._worker.progress.emit(done, total or 0, what))
-            except DrawStudioError as error:
-                self._worker.finished.emit(str(error))
-            else:
-                self._worker.finished.emit("")
-
-        self._in_background(fetch)
-
-    def _progress(self, done: int, total: int, what: str) -> None:
-        if total:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-        self.progress.setFormat(f"{what}: {done / 2**20:.1f} MiB")
-
     def _download_finished(self, problem: str) -> None:
-        self.progress.setVisible(False)
         self._scan()
         if problem:
             self.problem.setText(problem)
-
-    def _in_background(self, work: Callable[[], None]) -> None:
-        thread = threading.Thread(target=work, name="drawstudio-setup", daemon=True)
-        self._threads.append(thread)
-        thread.start()
 
     # ---- run folder and validation -------------------------------------------------
 
@@ -478,9 +381,3 @@ def _factor_box(value: float) -> QDoubleSpinBox:
     box.setDecimals(4)
     box.setValue(value)
     return box
-
-
-def _subfolders(folder: str) -> int:
-    path = Path(folder).expanduser()
-    return sum(1 for p in path.iterdir() if p.is_dir()) if path.is_dir() else 0
-
