@@ -114,7 +114,9 @@ def _resume(kind, run, code, out, err):
     assert code == 0
     assert (run / "checkpoints" / "step-000000004.pt").is_file()
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert {"kind": "resume", "step": 2, "checkpoint": "step-000000002.pt"} in records
+    (resumed,) = [r for r in records if r["kind"] == "resume"]
+    assert (resumed["step"], resumed["checkpoint"]) == (2, "step-000000002.pt")
+    assert resumed["schedule"][0]["start"] == 0  # the schedule restored with the checkpoint
 
 
 def _other_model(kind, run, code, out, err):

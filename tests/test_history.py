@@ -219,6 +219,6 @@ def test_a_full_disk_is_a_run_dir_error_naming_the_snapshot_file(tmp_path, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(history, "atomic_write", full)
-    with pytest.raises(RunDirError, match=r"step-000000001\.npz: cannot write the training history \(No space left"):
+    with pytest.raises(RunDirError, match=r"step-000000001\.npz: could not save the training history \(No space left"):
         writer.write(fake_snapshot(1))
     assert stored_steps(tmp_path) == []

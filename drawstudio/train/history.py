@@ -193,7 +193,7 @@ class HistoryWriter:
                 if step > resumed_step:
                     snapshot_path(run_dir, step).unlink(missing_ok=True)
         except OSError as error:
-            raise RunDirError(f"{directory}: cannot write the training history ({error.strerror or error})") from None
+            raise RunDirError(f"{directory}: could not save the training history ({error.strerror or error})") from None
         steps = stored_steps(run_dir)
         self.spacing = spacing_of(steps)
         self._sizes = {step: _size(snapshot_path(run_dir, step)) for step in steps}  # what is on disk
@@ -213,7 +213,10 @@ class HistoryWriter:
             self._sizes[snapshot.step] = _size(path)
             self._thin()
         except OSError as error:
-            raise RunDirError(f"{path}: cannot write the training history ({error.strerror or error})") from None
+            if not self.run_dir.is_dir():
+                raise RunDirError(f"{self.run_dir}: could not save the training history "
+                                  "(the run directory is gone)") from None
+            raise RunDirError(f"{path}: could not save the training history ({error.strerror or error})") from None
 
     def _thin(self) -> None:
         while sum(self._sizes.values()) > self.budget and self._sizes:
