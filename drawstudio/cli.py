@@ -31,7 +31,7 @@ TRAIN_FLAGS = {
     "lr_decay": "lr_decay", "decay_every": "decay_every", "grad_clip": "grad_clip", "binarize": "binarize",
     "device": "device", "seed": "seed", "eval_every": "eval_every", "eval_images": "eval_images",
     "autosave": "autosave_seconds", "log_every": "log_every", "steps": "steps", "threads": "threads",
-    "plateau_factor": "plateau_factor", "plateau_patience": "plateau_patience",
+    "plateau_factor": "plateau_factor", "plateau_patience": "plateau_patience", "kl_warmup": "kl_warmup_steps",
 }
 # on an existing run these may change; the rest of its config is fixed at creation
 RESUMABLE = {"steps", "device", "threads", "data_dir", "eval_every", "eval_images", "autosave_seconds",
@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default 0.5; 1: never)")
     train.add_argument("--plateau-patience", type=int, metavar="K",
                        help="... after K evaluations in a row without a new best (default 2; 0: rule off)")
+    train.add_argument("--kl-warmup", type=int, metavar="STEPS",
+                       help="KL weight rises from 0 to 1 over the first STEPS steps (default 0; logs stay the bound)")
     train.add_argument("--grad-clip", type=float)
     train.add_argument("--binarize", choices=BINARIZE_MODES)
     train.add_argument("--device", help="auto, cpu, cuda or cuda:N")
