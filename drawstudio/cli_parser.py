@@ -30,7 +30,7 @@ TRAIN_FLAGS = {
     "lr_decay": "lr_decay", "decay_every": "decay_every", "grad_clip": "grad_clip", "binarize": "binarize",
     "device": "device", "seed": "seed", "eval_every": "eval_every", "eval_images": "eval_images",
     "autosave": "autosave_seconds", "log_every": "log_every", "steps": "steps", "threads": "threads",
-    "plateau_factor": "plateau_factor", "plateau_patience": "plateau_patience",
+    "plateau_factor": "plateau_factor", "plateau_patience": "plateau_patience", "kl_warmup": "kl_warmup_steps",
 }
 
 
@@ -124,6 +124,7 @@ def add_train_training(group: argparse._ArgumentGroup) -> None:
     _setting(group, "--decay-every", "decay_every", type=int, metavar="N")
     _setting(group, "--plateau-factor", "plateau_factor", type=float, metavar="F")
     _setting(group, "--plateau-patience", "plateau_patience", type=int, metavar="K")
+    _setting(group, "--kl-warmup", "kl_warmup_steps", type=int, metavar="STEPS")
     _setting(group, "--grad-clip", "grad_clip", type=float, metavar="NORM")
     _setting(group, "--device", "device")
     _setting(group, "--threads", "threads", type=int, metavar="N")

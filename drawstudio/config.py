@@ -90,6 +90,7 @@ class TrainConfig:
     plateau_patience: int = 2  # ... after this many evaluations in a row without a new best; 0: rule off
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
+    kl_warmup_steps: int = 0  # KL weight rises 0 → 1 over these first steps (gradient only; logs stay the bound)
     grad_clip: float = 10.0  # clip the global gradient norm to this; 0 disables clipping
     steps: int = 10000  # train until this global step
     eval_every: int = 1000  # test-set NLL every this many steps; 0: only when asked
@@ -116,6 +117,7 @@ class TrainConfig:
             _require(0 <= beta < 1, name, beta, "must be in [0, 1)")
         _require(math.isfinite(self.grad_clip) and self.grad_clip >= 0, "grad_clip", self.grad_clip,
                  "must be 0 (off) or a positive number")
+        _require(self.kl_warmup_steps >= 0, "kl_warmup_steps", self.kl_warmup_steps, "must be 0 (off) or more")
         _require(self.steps >= 0, "steps", self.steps, "must be 0 or more")
         _require(self.eval_every >= 0, "eval_every", self.eval_every, "must be 0 (off) or more")
         _require(self.eval_images >= 1, "eval_images", self.eval_images, "must be at least 1")

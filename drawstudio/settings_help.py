@@ -46,6 +46,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
                        "validation split) has stopped improving (1: never)", ""),
     "plateau_patience": ("... after this many evaluations in a row without a new best (0: the plateau rule is off)",
                          "evaluations"),
+    "kl_warmup_steps": ("the KL term's weight in the gradient rises from 0 to 1 over these first steps (0: off); "
+                        "every logged loss and evaluation stays the true bound", "steps"),
     "grad_clip": ("clip the global gradient norm to this (0: no clipping)", ""),
     "steps": ("train until this global step", "steps"),
     "eval_every": ("test-set NLL bound every this many steps (0: only when asked)", "steps"),

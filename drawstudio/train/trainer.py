@@ -37,6 +37,7 @@ from drawstudio.train.metrics import MetricsWriter
 from drawstudio.train.objective import Objective
 from drawstudio.train.snapshot import Snapshot
 from drawstudio.threads import ThreadGovernor
+from drawstudio.train.warmup import training_loss
 
 class Trainer:
     def __init__(
@@ -277,12 +278,12 @@ class Trainer:
         with memory_guard(f"a training step at batch_size={self.config.train.batch_size}"):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.train.amp):
                 out = self.objective(x, labels)
-            loss = out.loss.mean()
+            bound = out.loss.mean()
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            training_loss(out, self.step, self.config.train.kl_warmup_steps).backward()
         clip = self.config.train.grad_clip or math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], clip)
-        stats = torch.cat([torch.stack([loss.detach(), out.recon.detach().mean(), grad_norm]),
+        stats = torch.cat([torch.stack([bound.detach(), out.recon.detach().mean(), grad_norm]),
                            out.kl.detach().mean(0)])
         if not bool(torch.isfinite(stats[:3]).all()):  # the one host sync of a step
             self.optimizer.zero_grad(set_to_none=True)
