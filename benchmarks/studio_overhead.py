@@ -6,14 +6,15 @@ longest stall of the studio's event loop while it trains.
 Three phases alternate on the same config and step count, each after a few warm-up steps
 in a fresh run folder, so load from other processes on the machine hits all alike; the
 medians are reported:
-  headless-main    the CLI's loop: Trainer.advance() on the main thread;
+  headless-main    the CLI's loop: Trainer.advance() on the main thread of a process of its own;
   headless-thread  the same loop on a background thread, as TrainingSession runs it, no GUI;
   studio           the studio window training, visible and playing the drawing animation
                    throughout (the most the GUI does while training; --no-play leaves the
                    canvas on the finished drawing, redrawn as snapshots arrive); also the
                    CPU time its GUI thread used, a number the machine's load moves less.
-The two headless numbers differ when the machine is busy: torch's CPU thread pool behaves
-differently when driven from the main thread. The studio is compared with both.
+This process's main thread stays serial, as the studio app's does (drawstudio/threads.py,
+`serial_gui_thread`: otherwise OpenMP's workers of two threads exceed the cores and stop
+spinning, and training from a thread loses 40%). The studio is compared with both.
 Runs offscreen unless DISPLAY is set (e.g. under Xvfb).
 """
 
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 if not os.environ.get("DISPLAY"):
@@ -38,10 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from drawstudio.bench import in_child  # noqa: E402
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from drawstudio.studio.app import configure_pyqtgraph  # noqa: E402
 from drawstudio.studio.main_window import MainWindow  # noqa: E402
 from stall import StallMeter  # noqa: E402
+from drawstudio.threads import serial_gui_thread  # noqa: E402
 from drawstudio.train.trainer import Trainer  # noqa: E402
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -66,6 +70,15 @@ def headless(config: RunConfig, run_dir: Path, warmup: int, steps: int) -> float
     seconds = time.perf_counter() - start
     trainer.close()
     return steps * config.train.batch_size / seconds
+
+
+def _headless_in_child(config: RunConfig, run_dir: Path, warmup: int, steps: int, queue: Any) -> None:
+    queue.put(headless(config, run_dir, warmup, steps))
+
+
+def headless_process(config: RunConfig, run_dir: Path, warmup: int, steps: int) -> float:
+    """The CLI's loop in a process of its own: this one's GUI thread stays serial, as the studio's."""
+    return in_child(_headless_in_child, config, run_dir, warmup, steps)
 
 
 def headless_thread(config: RunConfig, run_dir: Path, warmup: int, steps: int) -> float:
@@ -124,10 +137,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
 
+    serial_gui_thread()  # as the studio's app does
     configure_pyqtgraph()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     config = make_config(args)
-    phases = {"headless-main": headless, "headless-thread": headless_thread}
+    phases = {"headless-main": headless_process, "headless-thread": headless_thread}
     rates: dict[str, list[float]] = {name: [] for name in (*phases, "studio")}
     stalls: list[float] = []
     gui_shares: list[float] = []

@@ -194,7 +194,7 @@ def _timed(step: Any, repeats: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
-def _in_child(target: Any, *args: Any) -> Any:
+def in_child(target: Any, *args: Any) -> Any:
     """`target(*args, queue)` in a fresh process: its own thread pool, allocator and peak memory."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
@@ -252,14 +252,14 @@ def run(cases: list[Case], steps: int = 10, device_name: str = "auto", compile_m
     results = []
     for case in cases:
         progress(f"{case.name} model, batch {case.batch_size}: {steps} timed steps, ours then the textbook's ...")
-        train_ips, eval_ips, memory, threads = _in_child(_measure, case.config, case.batch_size, device_name, steps,
+        train_ips, eval_ips, memory, threads = in_child(_measure, case.config, case.batch_size, device_name, steps,
                                                          compile_model)
-        textbook_ips = _in_child(_measure_textbook, case.config, case.batch_size, device_name, steps)
+        textbook_ips = in_child(_measure_textbook, case.config, case.batch_size, device_name, steps)
         gflops = train_ips * train_flops_per_image(case.config) / 1e9
         results.append(Result(f"{case.name}:{case.batch_size}", case.batch_size, train_ips, textbook_ips,
                               train_ips / textbook_ips, gflops, gflops / peak, eval_ips, memory, threads))
     progress("sampling a 64-image animation ...")
-    sample_seconds = _in_child(_sample, cases[0].config, device_name, 64, max(steps, 5))
+    sample_seconds = in_child(_sample, cases[0].config, device_name, 64, max(steps, 5))
     return {
         "machine": {"device": describe(device), "processor": describe_processor(), "platform": platform.platform(),
                     "torch": torch.__version__, "wait_policy": wait_policy(),

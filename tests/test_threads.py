@@ -78,3 +78,32 @@ def test_read_cpu_times_sees_this_process_work():
     sum(i * i for i in range(300_000))
     second = read_cpu_times()
     assert second.own > first.own and second.wall > first.wall and second.taken >= first.taken
+
+
+def test_a_serial_gui_thread_leaves_the_training_thread_its_cores():
+    """Run in a fresh process: the main thread goes serial before any PyTorch work, a training
+    thread then runs with every core, and the main thread's later work stays serial although
+    the training thread set PyTorch's process-wide default back."""
+    import subprocess
+    import sys
+
+    program = """
+import threading, torch
+from drawstudio.threads import ThreadGovernor, default_threads, serial_gui_thread
+serial_gui_thread()
+seen = []
+def train():
+    governor = ThreadGovernor(fixed=default_threads())
+    governor.adjust()
+    torch.randn(256, 256) @ torch.randn(256, 256)
+    seen.append(torch.get_num_threads())
+worker = threading.Thread(target=train)
+worker.start()
+worker.join()
+torch.randn(64, 64).sigmoid()
+print(default_threads(), seen[0], torch.get_num_threads())
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    cores, training, gui = map(int, done.stdout.split())
+    assert (training, gui) == (cores, 1)

@@ -19,6 +19,7 @@ from drawstudio.resource_files import resource_path
 from drawstudio.studio.main_window import MainWindow
 from drawstudio.studio.new_run import PREFERRED_DATASETS, config_for_dataset, preset_dataset
 from drawstudio.studio.theme import THEME
+from drawstudio.threads import serial_gui_thread
 from drawstudio.train.runs import is_run
 from drawstudio.usage import OneLineParser
 
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     check_args(parser, args)
+    serial_gui_thread()  # before any PyTorch work on this thread: training gets the cores
     configure_pyqtgraph()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("DRAW Studio")
