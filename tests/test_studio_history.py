@@ -149,3 +149,28 @@ def test_live_snapshots_show_at_once_wait_while_scrubbed_and_live_shows_the_newe
     steps.bar.live.click()
     redraw(studio)
     assert studio.canvas.snapshot is newest
+
+
+def test_new_history_files_are_read_off_the_gui_thread_and_merged_on_it(studio, qtbot, trained_run, monkeypatch,
+                                                                         tiny_train_argv):
+    import threading
+
+    from drawstudio.cli import main
+    from drawstudio.train import history
+
+    assert studio.open_run(trained_run), studio.last_error
+    studio.close_run()
+    assert main(tiny_train_argv(trained_run, "--steps", "22")) == 0  # another process trains it on: step 20 kept
+    follow = studio.training_steps
+    follow.set_run(trained_run)
+    history.snapshot_path(trained_run, 20).rename(trained_run / "held-back.npz")
+    follow.set_run(trained_run)
+    assert 20 not in follow.history.steps
+    read_on = []
+    load = history.load_entry
+    monkeypatch.setattr(history, "load_entry", lambda path: read_on.append(threading.current_thread().name) or load(path))
+    (trained_run / "held-back.npz").rename(history.snapshot_path(trained_run, 20))
+    follow.poll_in_background()
+    qtbot.waitUntil(lambda: 20 in follow.history.steps, timeout=10_000)
+    assert read_on == ["drawstudio-history"]
+    follow.set_run(None)
