@@ -168,7 +168,8 @@ def test_new_history_files_are_read_off_the_gui_thread_and_merged_on_it(studio, 
     assert 20 not in follow.history.steps
     read_on = []
     load = history.load_entry
-    monkeypatch.setattr(history, "load_entry", lambda path: read_on.append(threading.current_thread().name) or load(path))
+    monkeypatch.setattr(history, "load_entry",
+                        lambda path: read_on.append(threading.current_thread().name) or load(path))
     (trained_run / "held-back.npz").rename(history.snapshot_path(trained_run, 20))
     follow.poll_in_background()
     qtbot.waitUntil(lambda: 20 in follow.history.steps, timeout=10_000)
