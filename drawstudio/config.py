@@ -36,8 +36,8 @@ class ModelConfig:
     dec_size: int = 256  # decoder LSTM units; paper MNIST: 256
     z_size: int = 100  # latent units per step; paper MNIST: 100
     attention_sigma_init: float = 0.5  # initial filter σ in strides (wide, so early glimpses see the image); 0: σ² = 1
-    read_gamma_init: float = 50.0  # initial read intensity γ: glimpses that differ between images (fast start); 1: old
-    write_gamma_init: float = 0.02  # initial write γ; the write divides by it: early writes that move the canvas; 1: old
+    read_gamma_init: float = 50.0  # initial read γ: glimpses that differ between images (fast start); 1: old
+    write_gamma_init: float = 0.02  # initial write γ (the write divides by it): writes that show early; 1: old
     canvas_init: float = 0.0  # initial canvas logit c_0; 0 draws on grey (sigmoid(0) = 0.5)
     learn_canvas: bool = False  # learn c_0 per pixel (starting from canvas_init)
     num_classes: int = 0  # > 0: conditional DRAW, the one-hot label feeds encoder and decoder
@@ -99,7 +99,7 @@ class TrainConfig:
     log_every: int = 1  # metrics line every this many steps (averaged over them)
     seed: int = 0
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
-    threads: int = 0  # CPU threads for training; 0: one per core that other processes leave free (drawstudio/threads.py)
+    threads: int = 0  # CPU threads for training; 0: one per core other processes leave free (threads.py)
     compile: bool = False  # torch.compile the drawing step (worth it on a GPU)
     amp: bool = False  # bf16 autocast for the matrix products (GPU)
     fused: bool = True  # the fused fast path (same model; False runs the plain reference code)

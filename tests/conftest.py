@@ -16,7 +16,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # CI clones the repo with the read-only shared/ folder beside it; a scratch copy of the repo
 # (scripts/mutation-test) names it in DRAWSTUDIO_SHARED_DATA.
-SHARED_DATA = Path(os.environ.get("DRAWSTUDIO_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+SHARED_DATA = Path(os.environ.get("DRAWSTUDIO_SHARED_DATA")
+                   or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 SHARED_FILES = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz",
                 "binarized_mnist/mnist_binarized.npz")
 

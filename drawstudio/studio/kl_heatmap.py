@@ -54,8 +54,8 @@ class KlHeatmap(QWidget):
         item.hideButtons()
         self.image = CellImage(axisOrder="row-major")
         item.addItem(self.image)
-        self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(THEME.heatmap_colour_map), interactive=False,
-                                          label="KL (nats)")
+        self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(THEME.heatmap_colour_map),
+                                          interactive=False, label="KL (nats)")
         self.colour_bar.setImageItem(self.image, insert_in=item)
         self.cursor = pg.PlotCurveItem(pen=pg.mkPen(THEME.heatmap_cursor, width=2))
         item.addItem(self.cursor, ignoreBounds=True)
