@@ -165,3 +165,22 @@ def test_command_line_refuses_options_that_cannot_work_together(argv, tmp_path, 
     with pytest.raises(SystemExit):
         check_args(parser, args)
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_thread_left")
+def test_setup_dialog_gives_every_setting_a_cell_of_its_own(qtbot, mnist_dir):
+    from PySide6.QtWidgets import QGridLayout
+
+    from drawstudio.studio.run_setup import RunSetupDialog
+
+    dialog = RunSetupDialog(dataset="mnist", data_dir=str(mnist_dir), check_online=False)
+    qtbot.addWidget(dialog)
+    grids = dialog.findChildren(QGridLayout)
+    assert len(grids) == 2  # model and training
+    for grid in grids:
+        taken: dict[tuple[int, int], int] = {}
+        for index in range(grid.count()):
+            row, column, rows, columns = grid.getItemPosition(index)
+            for cell in ((r, c) for r in range(row, row + rows) for c in range(column, column + columns)):
+                assert cell not in taken, f"{grid.itemAt(index).widget()} overlaps {grid.itemAt(taken[cell]).widget()}"
+                taken[cell] = index

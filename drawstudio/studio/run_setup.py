@@ -169,14 +169,14 @@ class RunSetupDialog(QDialog):
         self.binarize = _choice(BINARIZE_MODES, train_defaults.binarize)
         self.device = _choice(DEVICES, train_defaults.device)
         rows = (len(TRAIN_INTS) + 1) // 2
-        for offset, (label, widget) in enumerate((("learning rate", self.lr), ("decay rate", self.lr_decay),
-                                                  ("plateau: lr factor", self.plateau_factor),
-                                                  ("binarize", self.binarize), ("device", self.device))):
+        labelled = (("learning rate", self.lr), ("decay rate", self.lr_decay),
+                    ("plateau: lr factor", self.plateau_factor), ("binarize", self.binarize), ("device", self.device))
+        for offset, (label, widget) in enumerate(labelled):
             row, col = rows + offset // 2, 2 * (offset % 2)
             train_grid.addWidget(QLabel(label), row, col)
             train_grid.addWidget(widget, row, col + 1)
         self.tensorboard = QCheckBox(f"TensorBoard logs (in the run folder's {TENSORBOARD_DIR}/)")
-        train_grid.addWidget(self.tensorboard, rows + 2, 0, 1, 4)
+        train_grid.addWidget(self.tensorboard, rows + (len(labelled) + 1) // 2, 0, 1, 4)  # the row after them
         return train_box
 
     def _run_row(self) -> QHBoxLayout:
