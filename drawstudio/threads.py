@@ -94,11 +94,13 @@ class ThreadGovernor:
 
     def __init__(self, fixed: int = 0, every: float = CHECK_EVERY_SECONDS, first: float = FIRST_CHECK_SECONDS,
                  read: Callable[[], CpuTimes | None] = read_cpu_times,
-                 apply: Callable[[int], None] = torch.set_num_threads):
+                 apply: Callable[[int], None] = torch.set_num_threads,
+                 clock: Callable[[], float] = time.monotonic):
         self.fixed = fixed
         self.every = every
         self._read = read
         self._apply = apply
+        self._clock = clock  # the same clock as `read`'s wall time
         self._last = read() if not fixed else None
         self._wait = first
         self.threads = fixed or default_threads()
@@ -113,8 +115,9 @@ class ThreadGovernor:
 
     def adjust(self) -> int:
         """Called from the training thread between steps: the thread count to train with."""
-        now = None if self._last is None else self._read()
-        if now is not None and now.wall - self._last.wall >= self._wait:
+        due = self._last is not None and self._clock() - self._last.wall >= self._wait
+        now = self._read() if due else None  # /proc is read only when a check is due, not every step
+        if now is not None:
             self.threads = threads_for(default_threads(), cores_taken_by_others(self._last, now))
             self._last, self._wait = now, self.every
         if self._applied != (threading.get_ident(), self.threads):

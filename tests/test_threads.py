@@ -39,7 +39,8 @@ class FakeClock:
 def test_governor_drops_to_the_free_cores_after_the_first_check_and_returns_when_they_free_up(monkeypatch):
     monkeypatch.setattr("drawstudio.threads.default_threads", lambda: 2)
     clock, applied = FakeClock(), []
-    governor = ThreadGovernor(every=15.0, first=2.0, read=lambda: clock.times, apply=applied.append)
+    governor = ThreadGovernor(every=15.0, first=2.0, read=lambda: clock.times, apply=applied.append,
+                              clock=lambda: clock.times.wall)
     assert governor.adjust() == 2  # before the first check: every core
     clock.advance(1.0, others=1.0, own=2.0)
     assert governor.adjust() == 2  # too early to judge
@@ -55,7 +56,8 @@ def test_governor_drops_to_the_free_cores_after_the_first_check_and_returns_when
 def test_governor_counts_own_busy_threads_as_ours_not_as_others(monkeypatch):
     monkeypatch.setattr("drawstudio.threads.default_threads", lambda: 2)
     clock = FakeClock()
-    governor = ThreadGovernor(read=lambda: clock.times, apply=lambda n: None, first=1.0)
+    governor = ThreadGovernor(read=lambda: clock.times, apply=lambda n: None, first=1.0,
+                              clock=lambda: clock.times.wall)
     clock.advance(5.0, others=0.2, own=2.0)  # our two threads plus a trickle from elsewhere
     assert governor.adjust() == 2
 
@@ -107,3 +109,20 @@ print(default_threads(), seen[0], torch.get_num_threads())
     assert done.returncode == 0, done.stderr
     cores, training, gui = map(int, done.stdout.split())
     assert (training, gui) == (cores, 1)
+
+
+def test_governor_reads_proc_only_when_a_check_is_due_not_every_step():
+    clock, reads = FakeClock(), []
+
+    def read():
+        reads.append(clock.times.wall)
+        return clock.times
+
+    governor = ThreadGovernor(every=15.0, first=2.0, read=read, apply=lambda n: None, clock=lambda: clock.times.wall)
+    for _ in range(50):
+        clock.advance(0.01, others=0.0)
+        governor.adjust()
+    assert reads == [0.0]  # at construction only: 0.5 s has passed, the first check is due at 2 s
+    clock.advance(2.0, others=0.0)
+    governor.adjust()
+    assert len(reads) == 2
