@@ -123,7 +123,7 @@ def existing_run_config(args: argparse.Namespace, model: dict[str, Any], train: 
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from drawstudio.train.distributed import init_from_environment, shutdown
+    from drawstudio.train.distributed import init_from_environment, leave_together, shutdown
     from drawstudio.train.runs import is_run
     from drawstudio.train.trainer import Trainer
 
@@ -155,7 +155,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer.change_schedule(**schedule_change)
         board = _tensorboard(trainer)
         try:
-            return _train_loop(trainer, quiet=args.quiet or not dist.is_writer)
+            code = _train_loop(trainer, quiet=args.quiet or not dist.is_writer)
+            leave_together()
+            return code
         finally:
             if board is not None:
                 board.close()

@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 
 from drawstudio.config import ModelConfig
 from drawstudio.model.draw import Draw
-from drawstudio.train.distributed import DistInfo
+from drawstudio.train.distributed import DistInfo, leave_together, shutdown
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.objective import Objective
 
@@ -44,7 +44,8 @@ def _rank_gradients(rank: int, world: int, port: int, out: str) -> None:
     objective(x[mine], noise=noise[:, mine]).loss.mean().backward()
     if rank == 0:
         torch.save({name: p.grad for name, p in model.named_parameters() if p.requires_grad}, out)
-    dist.destroy_process_group()
+    leave_together()
+    shutdown()
 
 
 def test_two_gloo_processes_average_to_the_single_process_gradient(tmp_path):

@@ -72,6 +72,14 @@ def init_from_environment(device_name: str, batch_size: int) -> DistInfo:
     return DistInfo(rank=rank, world_size=world_size, device=device)
 
 
+def leave_together() -> None:
+    """After the work, wait for every rank: a rank that exits while another still holds a
+    connection to it makes gloo abort that other rank (seen as SIGABRT in a test). Only on
+    success: a rank that failed leaves at once, so that torchrun sees it."""
+    if torch_dist.is_initialized():
+        torch_dist.barrier()
+
+
 def shutdown() -> None:
     if torch_dist.is_initialized():
         torch_dist.destroy_process_group()
