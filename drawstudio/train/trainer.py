@@ -25,18 +25,18 @@ from drawstudio.devices import prepare, resolve_device
 from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError, RunDirError
 from drawstudio.events import Event
 from drawstudio.model.draw import Draw
+from drawstudio.threads import ThreadGovernor
 from drawstudio.train import checkpoint as ckpt
-from drawstudio.train.rate_control import RateControl
 from drawstudio.train import schedule
-from drawstudio.train.schedule import Segment
 from drawstudio.train.distributed import DistInfo
 from drawstudio.train.evaluation import EvalSet, Evaluation
 from drawstudio.train.history import HISTORY_SIZE, HistoryWriter
 from drawstudio.train.memory import memory_guard
 from drawstudio.train.metrics import MetricsWriter
 from drawstudio.train.objective import Objective
+from drawstudio.train.rate_control import RateControl
+from drawstudio.train.schedule import Segment
 from drawstudio.train.snapshot import Snapshot
-from drawstudio.threads import ThreadGovernor
 from drawstudio.train.warmup import training_loss
 
 class Trainer:
