@@ -35,7 +35,9 @@ class ModelConfig:
     enc_size: int = 256  # encoder LSTM units; paper MNIST: 256
     dec_size: int = 256  # decoder LSTM units; paper MNIST: 256
     z_size: int = 100  # latent units per step; paper MNIST: 100
-    attention_sigma_init: float = 0.5  # initial filter σ in strides (wide, so early glimpses see the image); 0: σ² = 1
+    read_stride_init: float = 0.5  # initial read stride, as a share of the stride spanning the image (δ̃, eq. 24)
+    read_sigma_init: float = 0.16  # initial read filter σ in read strides (2.2 px on MNIST); 0: σ² = 1
+    write_sigma_init: float = 0.25  # initial write filter σ in write strides (1.7 px on MNIST); 0: σ² = 1
     read_gamma_init: float = 50.0  # initial read γ: glimpses that differ between images (fast start); 1: old
     write_gamma_init: float = 0.02  # initial write γ (the write divides by it): writes that show early; 1: old
     canvas_init: float = 0.0  # initial canvas logit c_0; 0 draws on grey (sigmoid(0) = 0.5)
@@ -50,8 +52,11 @@ class ModelConfig:
         _require(self.num_classes >= 0, "num_classes", self.num_classes, "must be 0 (unconditional) or more")
         _require(self.num_classes != 1, "num_classes", 1, "a conditional model needs at least 2 classes")
         _require(math.isfinite(self.canvas_init), "canvas_init", self.canvas_init, "must be a finite number")
-        _require(math.isfinite(self.attention_sigma_init) and self.attention_sigma_init >= 0, "attention_sigma_init",
-                 self.attention_sigma_init, "must be 0 (σ² = 1) or a positive number of strides")
+        _require(math.isfinite(self.read_stride_init) and self.read_stride_init > 0, "read_stride_init",
+                 self.read_stride_init, "must be a positive share of the stride spanning the image")
+        for name in ("read_sigma_init", "write_sigma_init"):
+            _require(math.isfinite(getattr(self, name)) and getattr(self, name) >= 0, name, getattr(self, name),
+                     "must be 0 (σ² = 1) or a positive number of strides")
         for name in ("read_gamma_init", "write_gamma_init"):
             _require(math.isfinite(getattr(self, name)) and getattr(self, name) > 0, name, getattr(self, name),
                      "must be a positive number")
@@ -171,7 +176,7 @@ class RunConfig:
             )
         try:
             config = cls(
-                model=_dataclass_from_dict(ModelConfig, data.get("model", {}), "model"),
+                model=_dataclass_from_dict(ModelConfig, upgrade_model_section(data.get("model", {})), "model"),
                 train=_dataclass_from_dict(TrainConfig, data.get("train", {}), "train"),
             )
             config.validate()
@@ -202,6 +207,19 @@ class RunConfig:
         except RecursionError:
             raise ConfigError(f"{path}: nested too deeply to be a config") from None
         return cls.from_dict(data, str(path))
+
+
+def upgrade_model_section(model: Any) -> Any:
+    """A model section written before the read's initial grid had settings of its own: its one
+    `attention_sigma_init` set both filters' width, on the grid spanning the image. Those runs
+    reopen with the initialisation they were made with."""
+    if not isinstance(model, dict) or "attention_sigma_init" not in model:
+        return model
+    upgraded = {key: value for key, value in model.items() if key != "attention_sigma_init"}
+    sigma = model["attention_sigma_init"]
+    for name, value in (("read_sigma_init", sigma), ("write_sigma_init", sigma), ("read_stride_init", 1.0)):
+        upgraded.setdefault(name, value)
+    return upgraded
 
 
 def brief(value: Any, limit: int = 80) -> str:

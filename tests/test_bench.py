@@ -14,7 +14,7 @@ from drawstudio.model.draw import Draw
 
 def test_textbook_draw_computes_the_same_bound_as_the_project_model_with_the_same_weights():
     torch.manual_seed(0)
-    config = ModelConfig(T=3, enc_size=16, dec_size=16, z_size=4, attention_sigma_init=0)
+    config = ModelConfig(T=3, enc_size=16, dec_size=16, z_size=4, read_sigma_init=0, write_sigma_init=0)
     ours = Draw(config).double()
     textbook = TextbookDraw(3, 2, 5, 16, 16, 4).double()
     for name in ("encoder", "q", "decoder", "read_attention", "write_attention", "write_layer"):

@@ -1,7 +1,9 @@
-"""The attention model uses its latents from the start. With the old initialisation (read and
-write γ = 1) the encoder's glimpses barely differ between images and the writes barely move the
-canvas, and after 200 steps on this setting the KL is 0.27 nats (bound 223.7); with only the
-read's γ raised, 1.71 (218.0); with the default read and write intensities, 3.49 (210.8)."""
+"""The attention model uses its latents from the start. Measured on the setting below (200 steps,
+one thread, bound on 500 test images): with the old initialisation (read and write γ = 1) the
+encoder's glimpses barely differ between images and the writes barely move the canvas: KL 0.28
+nats, bound 214.7. With the intensities but the read's grid spanning the image and both filters
+half a stride wide: KL 3.1, bound 202.0. With the default start (the read's four narrow filters
+half-way to the edges, a sharp write): KL 7.0, bound 185.7."""
 
 import math
 
@@ -26,11 +28,11 @@ def test_the_latents_carry_information_after_200_steps_on_real_mnist(shared_data
     config = RunConfig(
         model=ModelConfig(T=8, enc_size=64, dec_size=64, z_size=20),
         train=TrainConfig(dataset="mnist", data_dir=str(shared_data / "mnist"), batch_size=32, steps=200,
-                          eval_every=0, eval_images=500, seed=0),
+                          eval_every=0, eval_images=500, seed=0, threads=1),
     )
     trainer = Trainer(config, None)
     while not trainer.finished:
         trainer.train_step()
     result = trainer.evaluate("test", 500, log=False)
-    assert result["kl"] > 2.5, f"KL {result['kl']:.2f} nats: the latents are barely used"
-    assert result["nll"] < 215, result
+    assert result["kl"] > 5, f"KL {result['kl']:.2f} nats: the latents are barely used"
+    assert result["nll"] < 195, result

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from drawstudio.config import ModelConfig
+from drawstudio.config import ModelConfig, RunConfig
 from drawstudio.errors import ConfigError
+from drawstudio.model import attention as att
 from drawstudio.model.draw import Draw
 from drawstudio.model.likelihood import bernoulli_nll, gaussian_kl, log_q_over_p, logistic_nll
 
@@ -170,11 +171,27 @@ def test_rectangular_colour_images_are_supported():
     assert torch.isfinite(out.loss).all()
 
 
-def test_attention_filters_start_half_a_stride_wide_so_first_glimpses_see_the_image():
-    model = Draw(ModelConfig())  # 28×28, read N=2 (stride 27), write N=5 (stride 6.75)
-    read_log_sigma2 = model.read_attention.bias[2].item()
-    write_log_sigma2 = model.write_attention.bias[2].item()
-    assert read_log_sigma2 == pytest.approx(2 * math.log(0.5 * 27))
-    assert write_log_sigma2 == pytest.approx(2 * math.log(0.5 * 6.75))
-    plain = Draw(ModelConfig(attention_sigma_init=0))
-    assert abs(plain.read_attention.bias[2].item()) < 0.1  # PyTorch's default: σ² ≈ 1
+def test_first_read_puts_four_narrow_filters_half_way_to_the_edges_and_the_write_draws_sharp():
+    model = Draw(ModelConfig())  # 28×28: read N=2, spanning stride 27; write N=5, stride 6.75
+    h_dec = torch.zeros(1, 256)  # h^dec_0: the first glimpse comes from the biases alone
+    read = att.attention_params(model.read_attention(h_dec), 28, 28, 2)
+    write = att.attention_params(model.write_attention(h_dec), 28, 28, 5)
+    assert read.delta.item() == pytest.approx(13.5)  # half the spanning stride: centres 6.75 px from g
+    assert torch.allclose(att.filter_centres(read.gx, read.delta, 2) - read.gx, torch.tensor([[-6.75, 6.75]]))
+    assert read.sigma2.sqrt().item() == pytest.approx(0.16 * 13.5)  # 2.16 px
+    assert write.delta.item() == pytest.approx(6.75, rel=0.1)  # the write's grid still spans the image
+    assert write.sigma2.sqrt().item() == pytest.approx(0.25 * 6.75)  # 1.69 px
+    plain = Draw(ModelConfig(read_sigma_init=0, write_sigma_init=0, read_stride_init=1))
+    for layer in (plain.read_attention, plain.write_attention):
+        assert abs(layer.bias[2].item()) < 0.1 and abs(layer.bias[3].item()) < 0.1  # PyTorch's default
+
+
+def test_a_run_configured_before_the_read_grid_settings_reopens_with_its_old_initialisation():
+    old = RunConfig.from_dict({"model": {"T": 4, "attention_sigma_init": 0.5}})
+    assert (old.model.read_stride_init, old.model.read_sigma_init, old.model.write_sigma_init) == (1.0, 0.5, 0.5)
+    model = Draw(old.model)
+    assert model.read_attention.bias[2].item() == pytest.approx(2 * math.log(0.5 * 27))
+    assert model.write_attention.bias[2].item() == pytest.approx(2 * math.log(0.5 * 6.75))
+    assert abs(model.read_attention.bias[3].item()) < 0.1  # the paper's grid, spanning the image
+    with pytest.raises(ConfigError, match="read_stride_init"):
+        RunConfig.from_dict({"model": {"read_stride_init": 0}})
