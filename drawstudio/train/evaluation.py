@@ -118,9 +118,9 @@ class Evaluation:
         step's canvas and attention, so successive snapshots show the same images learning."""
         c = self.config.model
         data = self.eval_set("test")
-        n_recon = min(n_recon, len(data.images))
-        x = data.images[:n_recon]
-        labels = None if data.labels is None else data.labels[:n_recon]
+        chosen = spread(len(data.images), n_recon)
+        x = data.images[chosen]
+        labels = None if data.labels is None else data.labels[chosen]
         generator = torch.Generator(self.device).manual_seed(self.config.train.seed + 2 * EVAL_SEED_OFFSET)
         noise = torch.randn(c.T, n_recon, c.z_size, device=self.device, generator=generator)
         out = self.objective.model(x, labels, noise, record=True)
@@ -147,6 +147,14 @@ class Evaluation:
             sample_labels=None if wanted is None else wanted.cpu().numpy(),
             kl_per_step=to_numpy(out.kl.mean(0)),
         )
+
+
+def spread(total: int, count: int) -> Tensor:
+    """`count` indices evenly spaced over a split of `total` images (all of them when fewer):
+    the snapshots' fixed batch. Some splits are sorted by class (binarized MNIST's test split
+    holds its 0s first), so the first images would all be one digit."""
+    count = min(count, total)
+    return torch.arange(count) * total // max(count, 1)
 
 
 def eval_subset(total: int, count: int, seed: int) -> Tensor:
