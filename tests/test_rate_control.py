@@ -33,6 +33,10 @@ def test_an_impossible_change_is_refused_and_changes_nothing():
     rates = control()
     with pytest.raises(ConfigError, match="lr_decay=2"):
         rates.change(5, decay=2.0)
+    with pytest.raises(ConfigError, match="lr=-0.1"):
+        rates.change(5, lr=-0.1)
+    with pytest.raises(ConfigError, match="decay_every=0"):
+        rates.change(5, every=0)
     assert len(rates.segments) == 1 and rates.lr(10) == pytest.approx(5e-4)
 
 
