@@ -1,0 +1,91 @@
+"""Following a run another process writes, as values: which records and snapshots each poll
+reports, which checkpoint the read-only trainer holds, and the states and errors it shows."""
+
+import time
+
+import pytest
+
+from drawstudio.train.follow import RunFollower
+from drawstudio.train.trainer import Trainer
+
+
+@pytest.fixture
+def writer(tiny_config, tmp_path):
+    tiny_config.train.steps = 10
+    trainer = Trainer(tiny_config, tmp_path / "run")
+    yield trainer
+    trainer.close()
+
+
+def step_and_save(trainer: Trainer) -> None:
+    trainer.advance()
+    trainer.save_checkpoint()
+
+
+def follower_of(run, **kwargs) -> tuple[RunFollower, dict[str, list]]:
+    follower = RunFollower(run, **kwargs)
+    seen: dict[str, list] = {"state": [], "metrics": [], "snapshot": [], "error": []}
+    follower.state_changed.connect(seen["state"].append)
+    follower.metrics.connect(seen["metrics"].append)
+    follower.snapshot_ready.connect(seen["snapshot"].append)
+    follower.error.connect(seen["error"].append)
+    return follower, seen
+
+
+def test_each_poll_reports_the_new_records_and_a_snapshot_of_each_newer_checkpoint(writer, mnist_dir):
+    run = writer.run_dir
+    step_and_save(writer)
+    follower, seen = follower_of(run, snapshot_size=(2, 3), data_dir=str(mnist_dir))
+    follower.poll()
+    assert [(r["kind"], r["step"]) for r in seen["metrics"]] == [("train", 1), ("checkpoint", 1)]
+    assert [s.step for s in seen["snapshot"]] == [1]
+    assert seen["snapshot"][0].originals.shape[0] == 2 and seen["snapshot"][0].samples.shape[1] == 3
+    assert follower.state == "following" and seen["state"] == ["following"]
+    assert follower.trainer.step == 1 and follower.trainer.config.train.data_dir == str(mnist_dir)
+    follower.poll()
+    assert len(seen["metrics"]) == 2 and len(seen["snapshot"]) == 1  # nothing new
+    step_and_save(writer)
+    follower.poll()
+    assert [(r["kind"], r["step"]) for r in seen["metrics"][2:]] == [("train", 2), ("checkpoint", 2)]
+    assert [s.step for s in seen["snapshot"]] == [1, 2] and follower.trainer.step == 2
+    assert seen["state"] == ["following"]
+
+
+def test_new_sample_classes_redraw_the_newest_checkpoint_at_the_next_poll(writer):
+    step_and_save(writer)
+    follower, seen = follower_of(writer.run_dir)
+    follower.poll()
+    follower.set_sample_labels([3])
+    assert follower.sample_labels == [3]
+    follower.poll()
+    assert [s.step for s in seen["snapshot"]] == [1, 1]
+    assert seen["snapshot"][0].samples.shape[1] == 16  # the default size
+
+
+def test_a_run_without_a_checkpoint_is_waited_for_and_stopping_ends_the_thread(writer):
+    writer.advance()  # a record, no checkpoint yet
+    follower, seen = follower_of(writer.run_dir, poll_seconds=0.01)
+    assert follower.state == "stopped"
+    follower.start()
+    deadline = time.monotonic() + 20
+    while not seen["metrics"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert follower.state == "waiting for a checkpoint" and seen["snapshot"] == []
+    writer.save_checkpoint()
+    while not seen["snapshot"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    follower.stop()
+    assert seen["state"] == ["waiting for a checkpoint", "following", "stopped"]
+    assert seen["error"] == []
+
+
+def test_a_problem_is_reported_once_while_it_lasts(writer):
+    step_and_save(writer)
+    checkpoint = next((writer.run_dir / "checkpoints").iterdir())
+    checkpoint.write_bytes(b"damaged")
+    follower, seen = follower_of(writer.run_dir, poll_seconds=0.01)
+    follower.start()
+    time.sleep(0.3)  # many polls
+    follower.stop()
+    assert len(seen["error"]) == 1 and str(checkpoint) in seen["error"][0]
+    assert seen["state"] == ["waiting for a checkpoint", "stopped"]
