@@ -278,3 +278,78 @@ def test_the_default_snapshot_size_is_sixteen_reconstructions_and_sixteen_sample
     session.snapshot_now()
     assert trainer.named("snapshot") == [("snapshot", 16, 16, None, 0)]
     assert session.snapshot_wait == 1.0
+
+
+def test_the_session_reports_the_trainer_s_records_and_names_its_events():
+    trainer = FakeTrainer()
+    session, _, _, _ = session_for(trainer)
+    records: list[dict] = []
+    session.metrics.connect(records.append)
+    trainer.events.emit({"kind": "train", "step": 1})
+    assert records == [{"kind": "train", "step": 1}]
+    assert [repr(e) for e in (session.state_changed, session.snapshot_ready, session.error)] == [
+        "Event('state_changed', 1 connected)", "Event('snapshot_ready', 1 connected)", "Event('error', 1 connected)"]
+
+
+@pytest.mark.parametrize("begin", ["start", "step_once"])
+def test_the_training_thread_does_not_keep_the_program_alive(begin):
+    session, _, _, _ = session_for(FakeTrainer())
+    getattr(session, begin)()
+    threads = [t for t in threading.enumerate() if t.name == "drawstudio-training"]
+    session.stop()
+    assert threads and all(t.daemon for t in threads)
+
+
+def test_stopping_a_session_that_never_started_does_nothing():
+    trainer = FakeTrainer()
+    session, states, _, _ = session_for(trainer)
+    session.stop()
+    assert states == [] and trainer.calls == []
+
+
+def test_snapshot_now_after_the_start_says_what_to_use_instead():
+    session, _, _, _ = session_for(FakeTrainer())
+    session.step_once()
+    with pytest.raises(RuntimeError) as raised:
+        session.snapshot_now()
+    session.stop()
+    assert str(raised.value) == "snapshot_now: the training thread owns the trainer; use request_snapshot"
+
+
+def test_an_impossible_rate_or_period_is_refused_at_once():
+    trainer = FakeTrainer()
+    session, _, _, _ = session_for(trainer)
+    with pytest.raises(ConfigError, match="lr=-1"):
+        session.change_schedule(lr=-1.0)
+    with pytest.raises(ConfigError, match="decay_every=0"):
+        session.change_schedule(every=0)
+    assert trainer.named("schedule") == []
+
+
+class GatedTrainer(FakeTrainer):
+    """Its first step waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.in_first_step = threading.Event()
+
+    def advance(self) -> None:
+        if self.step == 0:
+            self.in_first_step.set()
+            assert self.gate.wait(10)
+        super().advance()
+
+
+def test_single_steps_asked_for_during_a_step_are_each_taken():
+    trainer = GatedTrainer()
+    session, _, _, _ = session_for(trainer)
+    session.step_once()
+    assert trainer.in_first_step.wait(10)
+    session.step_once()
+    session.step_once()
+    trainer.gate.set()
+    wait_until(lambda: trainer.step == 3)
+    time.sleep(0.05)
+    session.stop()
+    assert trainer.step == 3
