@@ -6,7 +6,7 @@ import torch
 
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig
 from drawstudio.data.base import ImageData, TensorImageSet
-from drawstudio.errors import ConfigError, RunDirError
+from drawstudio.errors import CheckpointError, ConfigError, RunDirError
 from drawstudio.train.runs import load_run_config, open_run, reopen_config
 from drawstudio.train.trainer import Trainer
 
@@ -67,3 +67,12 @@ def test_every_differing_model_setting_is_named_in_one_list(tmp_path):
     config().save(tmp_path / "config.json")
     with pytest.raises(ConfigError, match=r"different model \(T: 2 → 4, z_size: 3 → 5\); use a new run"):
         reopen_config(tmp_path, {"T": 4, "z_size": 5})
+
+
+def test_a_checkpoint_that_does_not_fit_the_run_s_config_is_refused_naming_the_file(tmp_path):
+    run, path, _ = trained_run(tmp_path, steps=1)
+    changed = config()
+    changed.model.z_size = 4
+    changed.save(run / "config.json")
+    with pytest.raises(CheckpointError, match=f"^{path}: checkpoint is for a different model \\(z_size=3 there, 4 here"):
+        open_run(run, data=synthetic_data())
