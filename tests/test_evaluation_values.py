@@ -156,3 +156,49 @@ def test_an_unconditional_snapshot_has_no_labels_and_the_asked_number_of_samples
     snap = ev.snapshot(step=0, n_recon=3, n_samples=5)
     assert snap.labels is None and snap.sample_labels is None
     assert snap.originals.shape[0] == 3 and snap.samples.shape[1] == 5
+
+
+class ComposedSet:
+    """A split whose images are composed from the generator it is given (like two-digit MNIST)."""
+
+    def __len__(self) -> int:
+        return 5
+
+    def images(self, indices, generator=None):
+        return torch.randint(0, 256, (len(indices), 1, 8, 8), dtype=torch.uint8, generator=generator)
+
+    def labels(self, indices):
+        return None
+
+
+def test_composed_evaluation_images_are_composed_by_the_evaluation_s_seeded_generator():
+    ev, _ = evaluation()
+    ev.data.test = ComposedSet()
+    torch.manual_seed(123)  # the global RNG must not matter
+    generator = torch.Generator().manual_seed(SEED + EVAL_SEED_OFFSET)
+    want = ComposedSet().images(torch.arange(5), generator).float() / 255
+    torch.testing.assert_close(ev.eval_set("test").images, want)
+
+
+def test_an_unconditional_model_gets_no_labels_even_from_a_labelled_split():
+    ev, _ = evaluation()
+    ev.data = data(classes=3)
+    assert ev.eval_set("test").labels is None
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_a_conditional_model_is_evaluated_with_each_image_s_label_for_every_sample(k):
+    ev, model = evaluation(classes=3)
+    x = data(classes=3).test.data.float() / 255
+    labels = torch.arange(8) % 3
+    record = ev.evaluate(step=0, iw_samples=k)
+    generator = torch.Generator().manual_seed(SEED + EVAL_SEED_OFFSET)
+    noise = torch.randn(2, 8 * k, 3, generator=generator)
+    with torch.no_grad():
+        out = model(x.repeat(k, 1, 1, 1), labels.repeat(k), noise, importance=True)
+    assert record["nll"] == pytest.approx(out.loss.mean().item(), rel=1e-5)
+    if k > 1:
+        iw = importance_weighted_nll(out.recon.view(k, 8), out.log_ratio.view(k, 8))
+        assert record["iw_nll"] == pytest.approx(iw.mean().item(), rel=1e-5)
+    else:
+        assert "iw_nll" not in record
