@@ -2,12 +2,16 @@
 averages, when evaluations and checkpoints fall due, what a resumed run records, and the
 one-line refusals of data that does not fit the model."""
 
+import dataclasses
+import math
+
 import pytest
 import torch
 
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig
 from drawstudio.data.base import ImageData, TensorImageSet
-from drawstudio.errors import ConfigError
+from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError, RunDirError
+from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.trainer import Trainer
 
@@ -162,3 +166,347 @@ def test_a_batch_of_a_conditional_run_carries_the_labels_of_its_images():
         index = next(i for i in range(16) if torch.equal(data.train.data[i].float() / 255, image))
         assert label.item() == index % 4
     assert Trainer(config(), None, data=synthetic()).batch()[1] is None
+
+
+# ---- construction ----------------------------------------------------------------------
+
+
+def test_a_fresh_trainer_starts_at_zero_with_the_configured_optimiser_and_seed():
+    run_config = config(adam_beta1=0.5, adam_beta2=0.9, seed=11, fused=False)
+    trainer = Trainer(run_config, None, data=synthetic())
+    assert (trainer.step, trainer.elapsed, trainer.skipped_checkpoints, trainer.resumed_from) == (0, 0.0, [], None)
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.5, 0.9)
+    assert torch.initial_seed() == 11 and trainer.data_generator.initial_seed() == 11  # one process: not reseeded
+    assert trainer.objective.fused is False and Trainer(config(), None, data=synthetic()).objective.fused is True
+    assert repr(trainer.events) == "Event('record', 0 connected)"
+
+
+def test_a_fixed_thread_count_is_applied_and_logged():
+    threads = torch.get_num_threads()
+    try:
+        _, records = train(config(steps=1, threads=1))
+        assert torch.get_num_threads() == 1 and kinds(records, "train")[0]["threads"] == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
+def write_png_folder(root, n: int = 8, size: int = 10) -> None:
+    from PIL import Image
+
+    root.mkdir()
+    for i in range(n):
+        pixels = (torch.arange(size * size * 3) * (i + 1) % 256).to(torch.uint8).view(size, size, 3).numpy()
+        Image.fromarray(pixels, "RGB").save(root / f"{i}.png")
+
+
+def test_a_folder_of_images_is_loaded_at_the_model_s_size_and_channels(tmp_path):
+    write_png_folder(tmp_path / "images")
+    trainer = Trainer(config(dataset=str(tmp_path / "images")), None)
+    assert trainer.data.shape == (1, 8, 8) and len(trainer.data.train) + len(trainer.data.test) == 8
+
+
+def test_model_sizes_that_cannot_be_allocated_are_a_user_error_saying_why(monkeypatch):
+    from drawstudio.train import trainer as trainer_module
+
+    def impossible(_config):
+        raise RuntimeError("[enforce fail] can't allocate memory: you tried 99 GB. Buy more.\nsecond line")
+
+    monkeypatch.setattr(trainer_module, "Draw", impossible)
+    with pytest.raises(ConfigError) as raised:
+        Trainer(config(), None, data=synthetic())
+    assert str(raised.value) == "the model's sizes are impossible on cpu ([enforce fail] can't allocate memory: you tried 99 GB)"
+
+    def bare(_config):
+        raise MemoryError()
+
+    monkeypatch.setattr(trainer_module, "Draw", bare)
+    with pytest.raises(ConfigError, match=r"^the model's sizes are impossible on cpu \(MemoryError\)$"):
+        Trainer(config(), None, data=synthetic())
+
+
+# ---- run directory ---------------------------------------------------------------------
+
+
+def test_a_nested_run_directory_is_created_with_its_config_and_history(tmp_path):
+    run = tmp_path / "a" / "b" / "run"
+    trainer, _ = train(config(steps=2), run)
+    assert (run / "config.json").read_text() == trainer.config.to_json()
+    assert sorted(p.name for p in (run / "history").iterdir()) == ["step-000000001.npz", "step-000000002.npz"]
+
+
+def test_a_stale_or_damaged_config_file_is_rewritten_with_the_config_in_use(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_bytes(b"\xff\xfe not json")
+    trainer = Trainer(config(), run, data=synthetic())
+    assert (run / "config.json").read_text() == trainer.config.to_json()
+    trainer.close()
+    longer = config(steps=9)
+    Trainer(longer, run, data=synthetic()).close()
+    assert (run / "config.json").read_text() == longer.to_json()
+
+
+def test_a_run_directory_that_cannot_be_made_is_a_run_dir_error_naming_it(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(RunDirError, match=f"^{blocker / 'run'}: cannot write the run directory \\(Not a directory\\)$"):
+        Trainer(config(), blocker / "run", data=synthetic())
+
+
+def test_a_checkpoint_of_another_model_names_the_file_and_up_to_four_differences(tmp_path):
+    run = tmp_path / "run"
+    trainer, _ = train(config(steps=1), run)
+    trainer.close()
+    other = config()
+    other.model = dataclasses.replace(other.model, T=3, enc_size=9, dec_size=10, z_size=4, read_n=3)
+    with pytest.raises(CheckpointError) as raised:
+        Trainer(other, run, data=synthetic())
+    path = run / "checkpoints" / "step-000000001.pt"
+    assert str(raised.value) == (f"{path}: checkpoint is for a different model (T=2 there, 3 here; read_n=2 there, "
+                                 "3 here; enc_size=8 there, 9 here; dec_size=8 there, 10 here)")
+
+
+def test_a_damaged_training_state_names_the_file_and_the_problem(tmp_path):
+    run = tmp_path / "run"
+    trainer, _ = train(config(steps=1), run)
+    path = run / "checkpoints" / "step-000000001.pt"
+    state = ckpt.load_checkpoint(path)
+    state["sampler"] = {"epoch": -1, "position": 0}
+    with pytest.raises(CheckpointError, match=f"^{path}: damaged training state \\(sampler state"):
+        trainer.load_state(path, state)
+    state = ckpt.load_checkpoint(path)
+    state["model"] = {}
+    with pytest.raises(CheckpointError, match=f"^{path}: checkpoint is for a different model \\(missing"):
+        trainer.load_state(path, state)
+    state = ckpt.load_checkpoint(path)
+    state["config"] = {"model": "junk"}
+    with pytest.raises(CheckpointError, match=f"^{path}: "):
+        trainer.load_state(path, state)
+    state = ckpt.load_checkpoint(path)
+    state["optimizer"]["param_groups"][0]["eps"] = 0.5
+    with pytest.raises(CheckpointError, match=f"^{path}: damaged optimiser settings \\(eps is 0.5\\)$"):
+        trainer.load_state(path, state)
+
+
+def test_the_time_spent_training_survives_a_resume_and_an_old_checkpoint_without_it_reads_as_zero(tmp_path):
+    run = tmp_path / "run"
+    first, _ = train(config(steps=2), run)
+    first.close()
+    assert first.elapsed > 0
+    resumed = Trainer(config(steps=3), run, data=synthetic())
+    assert resumed.elapsed == first.elapsed
+    path = run / "checkpoints" / "step-000000002.pt"
+    state = ckpt.load_checkpoint(path)
+    del state["elapsed"]
+    resumed.load_state(path, state)
+    assert resumed.elapsed == 0.0
+
+
+def test_a_checkpoint_syncs_the_metrics_and_close_releases_the_file(tmp_path, monkeypatch):
+    trainer, _ = train(config(steps=1), tmp_path / "run")
+    synced = []
+    monkeypatch.setattr(trainer._metrics, "sync", lambda: synced.append(True))
+    trainer.save_checkpoint()
+    assert synced == [True]
+    handle = trainer._metrics._file
+    trainer.close()
+    assert handle.closed
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_training_saying_why(tmp_path, monkeypatch):
+    import shutil
+
+    from drawstudio.train import trainer as trainer_module
+
+    run = tmp_path / "run"
+    trainer, _ = train(config(steps=1), run)
+
+    def full(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trainer_module.ckpt, "save_checkpoint", full)
+    with pytest.raises(RunDirError) as raised:
+        trainer.save_checkpoint()
+    assert str(raised.value) == (f"{run}: could not save a checkpoint (No space left on device); "
+                                 "training stopped so that no progress is lost unsaved")
+    monkeypatch.undo()
+    trainer.close()
+    shutil.rmtree(run)
+    with pytest.raises(RunDirError, match=r"could not save a checkpoint \(the run directory is gone\); training"):
+        trainer.save_checkpoint()
+
+
+def test_metrics_that_cannot_be_appended_are_a_run_dir_error_naming_the_file(tmp_path, monkeypatch):
+    trainer, _ = train(config(steps=1), tmp_path / "run")
+
+    def full(_record):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trainer._metrics, "write", full)
+    with pytest.raises(RunDirError) as raised:
+        trainer.change_schedule(lr=5e-4, every=7)
+    assert str(raised.value) == f"{tmp_path / 'run' / 'metrics.jsonl'}: cannot append metrics (No space left on device)"
+
+
+def test_a_schedule_change_is_recorded_with_every_value_given():
+    trainer = Trainer(config(), None, data=synthetic())
+    records = []
+    trainer.events.connect(records.append)
+    trainer.change_schedule(lr=5e-4, every=7)
+    assert records == [{"kind": "schedule", "step": 0, "lr": 5e-4, "decay": 1.0, "every": 7}]
+
+
+# ---- distributed seeding ---------------------------------------------------------------
+
+
+def test_each_rank_of_a_distributed_run_gets_its_own_streams_reseeded_from_the_step(tmp_path, monkeypatch):
+    from drawstudio.train.distributed import DistInfo
+
+    monkeypatch.setattr(DistInfo, "wrap", lambda self, module: module)
+    trainer = Trainer(config(seed=5), None, data=synthetic(), dist=DistInfo(rank=1, world_size=2))
+    expected = hash((5, 1, 0)) & 0x7FFF_FFFF
+    assert torch.initial_seed() == expected and trainer.data_generator.initial_seed() == expected
+    single, _ = train(config(steps=2, seed=5), tmp_path / "run")
+    single.close()
+    path = tmp_path / "run" / "checkpoints" / "step-000000002.pt"
+    trainer.load_state(path, ckpt.load_checkpoint(path))
+    expected = hash((5, 1, 2)) & 0x7FFF_FFFF
+    assert torch.initial_seed() == expected and trainer.data_generator.initial_seed() == expected
+
+
+# ---- steps -----------------------------------------------------------------------------
+
+
+class ComposedSet:
+    """A training split composed from the generator it is given (like two-digit MNIST)."""
+
+    def __len__(self) -> int:
+        return 16
+
+    def images(self, indices, generator=None):
+        return torch.randint(0, 256, (len(indices), 1, 8, 8), dtype=torch.uint8, generator=generator)
+
+    def labels(self, indices):
+        return None
+
+
+def test_a_batch_is_composed_and_binarised_by_the_run_s_data_generator():
+    from drawstudio.data.batches import EpochSampler, to_model_input
+
+    composed = ImageData("composed", ComposedSet(), TensorImageSet(torch.zeros(4, 1, 8, 8, dtype=torch.uint8)))
+    trainer = Trainer(config(seed=3, binarize="dynamic"), None, data=composed)
+    torch.manual_seed(99)  # the global RNG must not matter
+    x, _ = trainer.batch()
+    generator = torch.Generator().manual_seed(3)
+    indices = EpochSampler(16, 4, 3).next_indices()
+    want = to_model_input(ComposedSet().images(indices, generator), "dynamic", generator)
+    torch.testing.assert_close(x, want)
+
+
+def test_an_unconditional_run_takes_no_labels_even_from_a_labelled_dataset():
+    assert Trainer(config(), None, data=synthetic(classes=2)).batch()[1] is None
+
+
+def test_a_conditional_run_trains_on_its_labels():
+    conditional = config(steps=2)
+    conditional.model.num_classes = 4
+    trainer, records = train(conditional, data=synthetic(classes=4))
+    assert trainer.step == 2 and len(kinds(records, "train")) == 2
+
+
+def test_running_out_of_memory_in_a_step_names_the_batch_size(monkeypatch):
+    trainer = Trainer(config(), None, data=synthetic())
+
+    def oom(*_args, **_kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
+
+    monkeypatch.setattr(trainer, "objective", oom)
+    with pytest.raises(ConfigError, match="^out of memory during a training step at batch_size=4; use a smaller"):
+        trainer.train_step()
+
+
+def test_the_clip_norm_reaches_the_clipping_and_zero_turns_it_off(monkeypatch):
+    from drawstudio.train import trainer as trainer_module
+
+    norms = []
+    real = trainer_module.torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(trainer_module.torch.nn.utils, "clip_grad_norm_",
+                        lambda params, max_norm: norms.append(max_norm) or real(params, max_norm))
+    for clip in (0.25, 0.0):
+        Trainer(config(grad_clip=clip), None, data=synthetic()).train_step()
+    assert norms == [0.25, math.inf]
+
+
+def test_a_non_finite_loss_is_recorded_and_explained():
+    trainer = Trainer(config(), None, data=synthetic())
+    records = []
+    trainer.events.connect(records.append)
+    with torch.no_grad():
+        trainer.model.write_layer.bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteError) as raised:
+        trainer.train_step()
+    assert str(raised.value) == ("step 0: the loss is not finite (loss nan, gradient norm nan); the weights were not "
+                                 "updated. Lower the learning rate and continue.")
+    assert len(records) == 1 and records[0]["kind"] == "nonfinite" and records[0]["step"] == 0
+    assert math.isnan(records[0]["loss"]) and math.isnan(records[0]["grad_norm"])
+
+
+def test_a_non_finite_gradient_under_a_finite_loss_is_named_as_the_gradient():
+    trainer = Trainer(config(), None, data=synthetic())
+    records = []
+    trainer.events.connect(records.append)
+    trainer.model.q.weight.register_hook(lambda grad: torch.full_like(grad, float("inf")))
+    with pytest.raises(NonFiniteError) as raised:
+        trainer.train_step()
+    loss = records[0]["loss"]
+    assert math.isfinite(loss) and records[0]["grad_norm"] == math.inf
+    assert str(raised.value).startswith(f"step 0: the gradient is not finite (loss {loss}, gradient norm inf);")
+
+
+def test_the_time_spent_is_the_sum_of_the_logged_steps_and_each_line_has_a_wall_clock_time():
+    import time
+
+    trainer, records = train(config(steps=3))
+    lines = kinds(records, "train")
+    assert trainer.elapsed == pytest.approx(sum(4 / r["images_per_s"] for r in lines), rel=1e-6)
+    assert trainer.elapsed < 600
+    assert all(abs(r["time"] - time.time()) < 3600 for r in lines)
+    assert [r["elapsed"] for r in lines] == sorted(r["elapsed"] for r in lines)
+
+
+def test_the_epoch_is_rounded_to_four_decimals():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (7, 1, 8, 8), dtype=torch.uint8, generator=generator)
+    data = ImageData("seven", TensorImageSet(images), TensorImageSet(images))
+    _, records = train(config(steps=1, batch_size=2), data=data)
+    assert kinds(records, "train")[0]["epoch"] == 0.2857
+
+
+# ---- evaluation through the trainer ----------------------------------------------------
+
+
+def test_the_trainer_s_evaluation_uses_the_split_images_and_samples_asked_for():
+    trainer = Trainer(config(), None, data=synthetic(valid=True))
+    default = trainer.evaluate()
+    assert (default["split"], default["images"], "iw_nll" in default) == ("test", 6, False)
+    assert trainer.evaluate("valid", 3, iw_samples=2)["images"] == 3
+    assert trainer.evaluate("test", iw_samples=2)["iw_samples"] == 2
+    assert trainer.split("train") is trainer.data.train and trainer.eval_set("valid").images.shape[0] == 4
+    snapshot = trainer.snapshot(2, 3)
+    assert (snapshot.step, snapshot.originals.shape[0], snapshot.samples.shape[1]) == (0, 2, 3)
+
+
+def test_periodic_evaluations_use_the_configured_number_of_images_and_name_the_watched_split(monkeypatch):
+    bounds = iter([5.0, 5.0, 6.0, 6.0, 7.0, 7.0])
+    real = Trainer.evaluate
+
+    def scripted(self, *args, **kwargs):
+        record = real(self, *args, **kwargs)
+        record["nll"] = next(bounds)
+        return record
+
+    monkeypatch.setattr(Trainer, "evaluate", scripted)
+    _, records = train(config(steps=2, eval_every=1, eval_images=3, plateau_patience=2),
+                       data=synthetic(valid=True))
+    assert {r["images"] for r in kinds(records, "eval")} == {3}
+    assert [(r["split"], r["best"]) for r in kinds(records, "schedule")] == [("valid", 5.0)]
