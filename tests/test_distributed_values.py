@@ -81,3 +81,46 @@ def test_leaving_and_shutting_down_without_a_group_do_nothing_and_with_one_use_i
     distributed.leave_together()
     distributed.shutdown()
     assert calls == ["barrier", "destroy"]
+
+
+def test_a_distributed_model_is_wrapped_for_its_rank_s_gpu_or_for_the_cpu(monkeypatch):
+    wrapped = []
+    monkeypatch.setattr(distributed.nn.parallel, "DistributedDataParallel",
+                        lambda module, device_ids: wrapped.append((module, device_ids)) or "wrapped")
+    module = nn.Linear(2, 2)
+    assert DistInfo(0, 2, torch.device("cpu")).wrap(module) == "wrapped"
+    DistInfo(1, 2, torch.device("cuda", 1)).wrap(module)
+    DistInfo(1, 2).wrap(module)
+    assert wrapped == [(module, None), (module, [1]), (module, None)]
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """A machine with GPUs, as far as the process group set-up can tell; → what was called."""
+    calls = []
+    monkeypatch.setattr(distributed.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(distributed.torch.cuda, "set_device", lambda device: calls.append(("set_device", device)))
+    monkeypatch.setattr(distributed.torch_dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.torch_dist, "init_process_group", lambda backend: calls.append(("init", backend)))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    return calls
+
+
+@pytest.mark.parametrize("name", ["auto", "cuda"])
+def test_a_gpu_rank_uses_the_gpu_of_its_local_rank_and_nccl(fake_cuda, monkeypatch, name):
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    info = init_from_environment(name, 8)
+    assert info == DistInfo(rank=1, world_size=2, device=torch.device("cuda", 3))
+    assert fake_cuda == [("set_device", torch.device("cuda", 3)), ("init", "nccl")]
+
+
+def test_without_a_local_rank_the_gpu_is_the_global_rank(fake_cuda, monkeypatch):
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert init_from_environment("cuda:0", 8).device == torch.device("cuda", 1)
+
+
+def test_a_cpu_rank_stays_on_the_cpu_even_with_gpus_present(fake_cuda, monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert init_from_environment("cpu", 8).device == torch.device("cpu")
+    assert fake_cuda == [("init", "gloo")]
