@@ -5,6 +5,7 @@ import sys
 import types
 
 import pytest
+import torch
 
 from drawstudio.data import available_datasets, download
 from drawstudio.data.batches import EpochSampler
@@ -124,3 +125,32 @@ def test_the_online_probe_says_offline_when_the_connection_fails(monkeypatch):
 
     monkeypatch.setattr(download.socket, "create_connection", refuse)
     assert download.online("https://example.org/", timeout=0.1) is False
+
+
+@pytest.mark.parametrize("mode", ["threshold", "none", "dynamic"])
+def test_every_binarisation_gives_float32_on_the_requested_device(mode):
+    from drawstudio.data.batches import to_model_input
+
+    images = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    x = to_model_input(images, mode, device="meta")
+    assert x.device.type == "meta" and x.dtype == torch.float32
+    assert to_model_input(images, mode).dtype == torch.float32
+
+
+def test_dynamic_binarisation_without_a_generator_draws_from_the_global_rng():
+    from drawstudio.data.batches import to_model_input
+
+    images = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).repeat(4, 1, 1, 1)
+    torch.manual_seed(5)
+    first = to_model_input(images, "dynamic")
+    torch.manual_seed(5)
+    assert torch.equal(to_model_input(images, "dynamic"), first)
+
+
+def test_a_failed_binarized_mnist_download_says_where_to_put_the_file(monkeypatch, tmp_path):
+    from drawstudio.data import binarized
+
+    seen = {}
+    monkeypatch.setattr(binarized, "download_files", lambda *args, **kwargs: seen.update(args=args, **kwargs))
+    assert binarized.download_binarized(tmp_path, base_url="http://mirror/") == tmp_path / "binarized_mnist"
+    assert seen["hint"] == "put mnist_binarized.npz there" and seen["args"][2] == ["http://mirror/"]
