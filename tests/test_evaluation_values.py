@@ -202,3 +202,10 @@ def test_a_conditional_model_is_evaluated_with_each_image_s_label_for_every_samp
         assert record["iw_nll"] == pytest.approx(iw.mean().item(), rel=1e-5)
     else:
         assert "iw_nll" not in record
+
+
+def test_the_evaluation_images_and_labels_live_on_the_run_s_device():
+    plain, _ = evaluation(classes=3)
+    ev = Evaluation(plain.objective, plain.config, plain.data, "none", torch.device("meta"))
+    test = ev.eval_set("test")
+    assert test.images.device.type == "meta" and test.labels.device.type == "meta"

@@ -69,3 +69,7 @@ def test_a_one_step_model_without_attention_draws_and_traces():
     canvases, writes = model.generate(2)
     assert canvases.shape == (1, 2, 1, 6, 6) and writes is None
     assert model(torch.rand(2, 1, 6, 6), record=True).trace.canvases.shape == (1, 2, 1, 6, 6)
+
+
+def test_the_noise_is_drawn_on_the_input_s_device():
+    assert tiny().draw_noise(2, torch.empty(0, device="meta")).device.type == "meta"
