@@ -60,3 +60,43 @@ def test_a_bad_amat_value_at_the_very_end_of_the_file_is_shown(tmp_path):
     with pytest.raises(DataError) as raised:
         read_amat(path)
     assert str(raised.value) == f"{path}: line 1: value '7', expected 0 or 1"
+
+
+def test_an_amat_file_that_cannot_be_read_says_why(tmp_path):
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'gone.amat'}: file not found$"):
+        read_amat(tmp_path / "gone.amat")
+    (tmp_path / "dir.amat").mkdir()
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'dir.amat'}: cannot read \(Is a directory\)$"):
+        read_amat(tmp_path / "dir.amat")
+
+
+def test_an_overlong_amat_line_is_refused_by_its_number_and_length(tmp_path):
+    path = tmp_path / "x.amat"
+    path.write_text("0 " * 784 + "\n" + "0" * 70_000 + "\n")
+    with pytest.raises(DataError) as raised:
+        read_amat(path)
+    assert str(raised.value) == f"{path}: line 2 is 70,001 bytes long, not a line of 784 values 0/1"
+
+
+def test_a_bad_amat_value_at_the_start_of_a_line_is_on_that_line(tmp_path):
+    path = tmp_path / "x.amat"
+    path.write_text("0 " * 784 + "\n" + "x " + "0 " * 783 + "\n")
+    with pytest.raises(DataError, match=r"line 2: value 'x', expected 0 or 1$"):
+        read_amat(path)
+
+
+def test_a_value_of_two_digits_is_shown_whole_even_when_another_follows_at_once(tmp_path):
+    path = tmp_path / "x.amat"
+    path.write_text("0 01 1 " + "0 " * 781 + "\n")
+    with pytest.raises(DataError, match=r"line 1: value '01', expected 0 or 1$"):
+        read_amat(path)
+
+
+def test_a_download_failure_is_explained_in_a_few_words():
+    from drawstudio.data.download import _reason
+
+    assert _reason(TimeoutError()) == "timed out"
+    assert _reason(ConnectionRefusedError(111, "Connection refused")) == "Connection refused"
+    assert _reason(OSError("no strerror")) == "no strerror"
+    assert _reason(ValueError()) == "ValueError"
+    assert _reason("HTTP 404") == "HTTP 404"

@@ -154,3 +154,36 @@ def test_a_failed_binarized_mnist_download_says_where_to_put_the_file(monkeypatc
     monkeypatch.setattr(binarized, "download_files", lambda *args, **kwargs: seen.update(args=args, **kwargs))
     assert binarized.download_binarized(tmp_path, base_url="http://mirror/") == tmp_path / "binarized_mnist"
     assert seen["hint"] == "put mnist_binarized.npz there" and seen["args"][2] == ["http://mirror/"]
+
+
+def test_hidden_files_and_folders_are_neither_images_nor_classes(tmp_path):
+    write_pngs(tmp_path, ["a/1.png", "a/2.png", "b/1.png", "b/2.png", ".cache/1.png", ".cache/2.png"])
+    data = load_folder(tmp_path)
+    assert data.classes == ["a", "b"]
+    assert data.notes == ["test = 1 of 4 images, chosen by the hash of their file names"]
+    flat = tmp_path / "flat"
+    write_pngs(flat, ["1.png", "2.png", ".3.png"])
+    assert len(load_folder(flat).train) + len(load_folder(flat).test) == 2
+
+
+def test_images_beside_class_folders_are_left_out_and_the_notes_say_so(tmp_path):
+    write_pngs(tmp_path, ["a/1.png", "a/2.png", "b/1.png", "stray.png"])
+    assert load_folder(tmp_path).notes[0] == (f"left out 1 image(s) lying directly in {tmp_path}: "
+                                              "class subfolders define the dataset")
+
+
+@pytest.mark.parametrize("n, held", [(2, 1), (7, 1), (12, 2)])
+def test_a_single_idx_split_holds_out_a_sixth_for_testing_and_at_least_one(tmp_path, write_mnist_split, n, held):
+    from drawstudio.data import load_dataset
+
+    write_mnist_split(tmp_path, "t10k", n)
+    data = load_dataset("mnist", str(tmp_path))
+    assert (len(data.train), len(data.test)) == (n - held, held)
+
+
+def test_a_single_idx_image_cannot_be_split(tmp_path, write_mnist_split):
+    from drawstudio.data import load_dataset
+
+    write_mnist_split(tmp_path, "t10k", 1)
+    with pytest.raises(DataError, match=rf"^{tmp_path}: only 1 MNIST image, need at least 2 to hold one out"):
+        load_dataset("mnist", str(tmp_path))
