@@ -10,7 +10,7 @@ import torch
 
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig
 from drawstudio.data.base import ImageData, TensorImageSet
-from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError, RunDirError
+from drawstudio.errors import CheckpointError, ConfigError, DataError, NonFiniteError, RunDirError
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.trainer import Trainer
@@ -510,3 +510,70 @@ def test_periodic_evaluations_use_the_configured_number_of_images_and_name_the_w
                        data=synthetic(valid=True))
     assert {r["images"] for r in kinds(records, "eval")} == {3}
     assert [(r["split"], r["best"]) for r in kinds(records, "schedule")] == [("valid", 5.0)]
+
+
+def test_the_trainer_s_snapshot_shows_sixteen_of_each_by_default_and_the_classes_asked_for():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (20, 1, 8, 8), dtype=torch.uint8, generator=generator)
+    labels = torch.arange(20) % 3
+    data = ImageData("twenty", TensorImageSet(images, labels), TensorImageSet(images, labels),
+                     classes=["0", "1", "2"])
+    conditional = config()
+    conditional.model.num_classes = 3
+    trainer = Trainer(conditional, None, data=data)
+    snapshot = trainer.snapshot()
+    assert snapshot.originals.shape[0] == 16 and snapshot.samples.shape[1] == 16
+    assert trainer.snapshot(2, 3, [1, 1]).sample_labels.tolist() == [1, 1]
+
+
+def test_the_trainer_evaluates_in_batches_of_a_thousand_by_default():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (1001, 1, 8, 8), dtype=torch.uint8, generator=generator)
+    data = ImageData("many", TensorImageSet(images[:8]), TensorImageSet(images))
+    trainer = Trainer(config(binarize="none"), None, data=data)
+    record = trainer.evaluate(log=False)
+    assert record["nll"] == trainer.evaluation.evaluate(0, "test", None, 1, 1000)["nll"]
+    assert record["nll"] != trainer.evaluation.evaluate(0, "test", None, 1, 1001)["nll"]
+
+
+def test_an_infinite_kl_with_a_finite_reconstruction_is_named_a_loss_problem():
+    trainer = Trainer(config(), None, data=synthetic())
+    records = []
+    trainer.events.connect(records.append)
+    with torch.no_grad():
+        trainer.model.q.bias[:3] = 1e20  # μ² overflows; the saturated decoder still draws
+    with pytest.raises(NonFiniteError, match="^step 0: the loss is not finite"):
+        trainer.train_step()
+    assert records[0]["loss"] == math.inf
+
+
+def test_a_state_that_fails_without_a_message_is_named_by_its_error_type(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    trainer, _ = train(config(steps=1), run)
+    path = run / "checkpoints" / "step-000000001.pt"
+
+    def fail(_state):
+        raise ValueError()
+
+    monkeypatch.setattr(trainer.sampler, "load_state_dict", fail)
+    with pytest.raises(CheckpointError, match=rf"^{path}: damaged training state \(ValueError\)$"):
+        trainer.load_state(path, ckpt.load_checkpoint(path))
+
+
+def test_a_named_dataset_is_loaded_from_the_configured_folder_and_never_downloaded_unasked(
+        tiny_config, mnist_dir, tmp_path, no_default_data):
+    tiny_config.train.steps = 1
+    trainer = Trainer(tiny_config, None)
+    assert trainer.data.source == str(mnist_dir)
+    tiny_config.train.data_dir = str(tmp_path / "empty")
+    with pytest.raises(DataError, match="^MNIST not found: looked in"):
+        Trainer(tiny_config, None)
+
+
+def test_the_thread_count_is_fixed_when_the_trainer_is_built():
+    threads = torch.get_num_threads()
+    try:
+        trainer = Trainer(config(threads=1), None, data=synthetic())
+        assert torch.get_num_threads() == 1 and trainer.threads.fixed == 1
+    finally:
+        torch.set_num_threads(threads)
