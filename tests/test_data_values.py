@@ -187,3 +187,8 @@ def test_a_single_idx_image_cannot_be_split(tmp_path, write_mnist_split):
     write_mnist_split(tmp_path, "t10k", 1)
     with pytest.raises(DataError, match=rf"^{tmp_path}: only 1 MNIST image, need at least 2 to hold one out"):
         load_dataset("mnist", str(tmp_path))
+
+
+def test_a_bad_sampler_state_of_an_unnamed_set_speaks_of_the_dataset():
+    with pytest.raises(DataError, match=r"^sampler state \{'epoch': -1\} does not fit the 6 images of the dataset "):
+        EpochSampler(6, 3, 0).load_state_dict({"epoch": -1})
