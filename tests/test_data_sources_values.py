@@ -150,3 +150,34 @@ def test_npz_problems_are_named_exactly(tmp_path):
     with pytest.raises(DataError) as raised:
         binarized.read_npz(empty)
     assert str(raised.value) == f"{empty}: missing X_train, X_valid, X_test (has nothing)"
+
+
+def test_a_cut_gzip_stream_says_so_in_gzip_s_words_or_in_its_own(tmp_path, monkeypatch):
+    path = tmp_path / "cut.gz"
+    path.write_bytes(gzip.compress(idx_bytes(0x08, (2, 2, 2), b"\0" * 8))[:-10])
+    with pytest.raises(DataError) as raised:
+        idx.read_images(path)
+    assert str(raised.value) == (f"{path}: corrupt gzip data (Compressed file ended before the end-of-stream "
+                                 "marker was reached)")
+
+    class Silent:
+        def __init__(self, fileobj):
+            raise EOFError()
+
+    monkeypatch.setattr(idx.gzip, "GzipFile", Silent)
+    with pytest.raises(DataError, match=rf"^{path}: corrupt gzip data \(stream ends early\)$"):
+        idx.read_images(path)
+
+
+def test_a_long_valid_amat_file_is_not_taken_for_an_overlong_line(tmp_path):
+    path = tmp_path / "many.amat"
+    path.write_text(("0 " * 784 + "\n") * 45)
+    assert binarized.read_amat(path).shape == (45, 784)
+
+
+def test_a_line_of_exactly_the_length_limit_is_read_and_judged_by_its_values(tmp_path):
+    path = tmp_path / "edge.amat"
+    path.write_text("0 " * 32767 + "0\n")  # 65,536 bytes with its newline
+    with pytest.raises(DataError) as raised:
+        binarized.read_amat(path)
+    assert str(raised.value) == f"{path}: line 1 has 32768 values, expected 784"
