@@ -73,3 +73,11 @@ def test_a_one_step_model_without_attention_draws_and_traces():
 
 def test_the_noise_is_drawn_on_the_input_s_device():
     assert tiny().draw_noise(2, torch.empty(0, device="meta")).device.type == "meta"
+
+
+def test_filters_are_built_on_the_device_of_their_parameters():
+    from drawstudio.model import attention as att
+
+    meta = {name: torch.ones(2, device="meta") for name in ("g", "delta", "sigma2")}
+    bank = att.filterbank(meta["g"], meta["delta"], meta["sigma2"], n=3, size=5)
+    assert bank.device.type == "meta" and bank.shape == (2, 3, 5)
