@@ -1,6 +1,7 @@
 """Following a run another process writes, as values: which records and snapshots each poll
 reports, which checkpoint the read-only trainer holds, and the states and errors it shows."""
 
+import threading
 import time
 
 import pytest
@@ -89,3 +90,25 @@ def test_a_problem_is_reported_once_while_it_lasts(writer):
     follower.stop()
     assert len(seen["error"]) == 1 and str(checkpoint) in seen["error"][0]
     assert seen["state"] == ["waiting for a checkpoint", "stopped"]
+
+
+def test_the_follower_reads_the_data_folder_it_is_given_and_names_its_events(writer, mnist_dir, tmp_path):
+    step_and_save(writer)
+    link = tmp_path / "elsewhere"
+    link.symlink_to(mnist_dir)
+    follower, _ = follower_of(writer.run_dir, data_dir=str(link))
+    assert follower.sample_labels is None
+    follower.poll()
+    assert follower.trainer.config.train.data_dir == str(link)
+    assert [repr(e) for e in (follower.state_changed, follower.metrics, follower.snapshot_ready, follower.error)] == [
+        "Event('state_changed', 1 connected)", "Event('metrics', 1 connected)",
+        "Event('snapshot_ready', 1 connected)", "Event('error', 1 connected)"]
+
+
+def test_the_follower_thread_is_named_and_does_not_keep_the_program_alive(writer):
+    follower, _ = follower_of(writer.run_dir, poll_seconds=0.01)
+    follower.stop()  # never started: nothing to stop
+    follower.start()
+    threads = [t for t in threading.enumerate() if t.name == "drawstudio-follower"]
+    follower.stop()
+    assert len(threads) == 1 and threads[0].daemon
