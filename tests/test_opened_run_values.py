@@ -112,3 +112,42 @@ def test_a_run_that_asks_for_tensorboard_logs_needs_the_package(tiny_config, tmp
     monkeypatch.setattr(opened_module, "require_tensorboard", lambda: (_ for _ in ()).throw(RuntimeError("no tb")))
     with pytest.raises(RuntimeError, match="no tb"):
         open_training(tmp_path / "run", tiny_config)
+
+
+def test_an_opened_run_knows_its_folder_and_config_and_polls_or_snapshots_at_the_usual_pace(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    opened = open_training(run, tiny_config)
+    try:
+        assert opened.run_dir == run and opened.session.snapshot_interval == 2.0
+    finally:
+        opened.close()
+    followed = open_following(run)
+    assert followed.run_dir == run and followed.follower.poll_seconds == 1.0
+    assert followed.config.model == tiny_config.model and followed.config.train.steps == tiny_config.train.steps
+
+
+def test_a_run_that_asks_for_tensorboard_logs_gets_them(tiny_config, tmp_path):
+    tiny_config.train.tensorboard = "tb"
+    opened = open_training(tmp_path / "run", tiny_config)
+    try:
+        assert opened.tensorboard is not None
+    finally:
+        opened.close()
+    assert (tmp_path / "run" / "tb").is_dir()
+
+
+def test_a_conditional_run_on_named_classes_shows_their_names(tmp_path, tiny_config):
+    from PIL import Image
+
+    for name in ("cat", "dog"):
+        for i in range(3):
+            (tmp_path / "pets" / name).mkdir(parents=True, exist_ok=True)
+            Image.new("L", (28, 28), 40 * i).save(tmp_path / "pets" / name / f"{i}.png")
+    tiny_config.train.dataset = str(tmp_path / "pets")
+    tiny_config.train.batch_size = 2
+    tiny_config.model.num_classes = 2
+    opened = open_training(tmp_path / "run", tiny_config)
+    try:
+        assert opened.classes == ["cat", "dog"]
+    finally:
+        opened.close()
