@@ -112,3 +112,36 @@ def test_the_follower_thread_is_named_and_does_not_keep_the_program_alive(writer
     threads = [t for t in threading.enumerate() if t.name == "drawstudio-follower"]
     follower.stop()
     assert len(threads) == 1 and threads[0].daemon
+
+
+def test_a_follower_polls_every_second_unless_told_otherwise(tmp_path):
+    assert RunFollower(tmp_path).poll_seconds == 1.0
+
+
+def test_the_follower_draws_the_classes_asked_for(tiny_config, tmp_path):
+    tiny_config.model.num_classes = 10
+    trainer = Trainer(tiny_config, tmp_path / "run")
+    step_and_save(trainer)
+    trainer.close()
+    follower, seen = follower_of(tmp_path / "run", snapshot_size=(2, 2))
+    follower.set_sample_labels([3, 3])
+    follower.poll()
+    assert seen["snapshot"][-1].sample_labels.tolist() == [3, 3]
+
+
+def test_a_newer_checkpoint_the_follower_cannot_use_is_named_in_the_error(writer, tiny_config, tmp_path):
+    import shutil
+
+    from drawstudio.errors import CheckpointError
+
+    step_and_save(writer)
+    follower, _ = follower_of(writer.run_dir)
+    follower.poll()
+    tiny_config.model.z_size = 5
+    other = Trainer(tiny_config, tmp_path / "other")
+    other.save_checkpoint()
+    other.close()
+    newer = writer.run_dir / "checkpoints" / "step-000000009.pt"
+    shutil.copy(tmp_path / "other" / "checkpoints" / "step-000000000.pt", newer)
+    with pytest.raises(CheckpointError, match=f"^{newer}: checkpoint is for a different model"):
+        follower.poll()
