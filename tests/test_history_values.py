@@ -63,3 +63,33 @@ def test_thinning_past_a_file_that_vanished_goes_on(tmp_path):
     snapshot_path(tmp_path, 1).unlink()  # removed by someone else
     writer.write(fake_snapshot(2))
     assert stored_steps(tmp_path) == [2]
+
+
+def test_attention_far_below_float16_s_range_is_kept_as_its_lowest_value():
+    snapshot = fake_snapshot(1)
+    snapshot.read.gx[0, 0] = -1e6
+    assert encode(snapshot)["read_gx"][0, 0] == -np.finfo(np.float16).max
+
+
+def test_a_history_is_started_in_a_run_folder_that_does_not_exist_yet(tmp_path):
+    HistoryWriter(tmp_path / "a" / "run", 0).write(fake_snapshot(1))
+    assert stored_steps(tmp_path / "a" / "run") == [1]
+
+
+def test_a_history_that_cannot_be_saved_says_where_and_why(tmp_path):
+    import shutil
+
+    import pytest
+
+    from drawstudio.errors import RunDirError
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(RunDirError) as raised:
+        HistoryWriter(tmp_path / "file", 0)
+    assert str(raised.value) == f"{tmp_path / 'file' / 'history'}: could not save the training history (Not a directory)"
+    run = tmp_path / "run"
+    writer = HistoryWriter(run, 0)
+    shutil.rmtree(run)
+    with pytest.raises(RunDirError) as raised:
+        writer.write(fake_snapshot(1))
+    assert str(raised.value) == f"{run}: could not save the training history (the run directory is gone)"
