@@ -161,8 +161,11 @@ def test_an_unconditional_snapshot_has_no_labels_and_the_asked_number_of_samples
 class ComposedSet:
     """A split whose images are composed from the generator it is given (like two-digit MNIST)."""
 
+    def __init__(self, n: int = 5) -> None:
+        self.n = n
+
     def __len__(self) -> int:
-        return 5
+        return self.n
 
     def images(self, indices, generator=None):
         return torch.randint(0, 256, (len(indices), 1, 8, 8), dtype=torch.uint8, generator=generator)

@@ -62,6 +62,12 @@ def wait_until(predicate, seconds: float = 10.0) -> None:
         time.sleep(0.005)
 
 
+def assert_no_more_steps(trainer: FakeTrainer) -> None:
+    reached = trainer.step
+    time.sleep(0.05)
+    assert trainer.step == reached
+
+
 def session_for(trainer: FakeTrainer, **kwargs) -> tuple[TrainingSession, list, list, list]:
     session = TrainingSession(trainer, snapshot_interval=kwargs.pop("snapshot_interval", 1e9), **kwargs)  # type: ignore[arg-type]
     states: list[str] = []
@@ -96,9 +102,8 @@ def test_pause_stops_the_steps_and_resume_continues_them():
     wait_until(lambda: trainer.step > 3)
     session.pause()
     wait_until(lambda: session.state == "paused")
+    assert_no_more_steps(trainer)
     paused_at = trainer.step
-    time.sleep(0.05)
-    assert trainer.step == paused_at
     session.start()  # resumes when already started
     wait_until(lambda: trainer.step > paused_at + 3)
     session.stop()
@@ -113,8 +118,7 @@ def test_a_single_step_takes_exactly_one_step_from_paused_and_shows_it():
     wait_until(lambda: snapshots[-1] == ("snapshot", 1))
     session.step_once()
     wait_until(lambda: trainer.step == 2 and snapshots[-1] == ("snapshot", 2))
-    time.sleep(0.05)
-    assert trainer.step == 2
+    assert_no_more_steps(trainer)
     assert session.state == "paused"
     session.stop()
     assert states == ["paused", "stopped"]
@@ -127,9 +131,7 @@ def test_a_single_step_while_running_pauses_after_that_step():
     wait_until(lambda: trainer.step > 2)
     session.step_once()
     wait_until(lambda: session.state == "paused")
-    stepped = trainer.step
-    time.sleep(0.05)
-    assert trainer.step == stepped
+    assert_no_more_steps(trainer)
     session.stop()
     assert states == ["running", "paused", "stopped"]
 
@@ -350,6 +352,5 @@ def test_single_steps_asked_for_during_a_step_are_each_taken():
     session.step_once()
     trainer.gate.set()
     wait_until(lambda: trainer.step == 3)
-    time.sleep(0.05)
+    assert_no_more_steps(trainer)
     session.stop()
-    assert trainer.step == 3

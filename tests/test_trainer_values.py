@@ -14,6 +14,7 @@ from drawstudio.errors import CheckpointError, ConfigError, DataError, NonFinite
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.trainer import Trainer
+from test_evaluation_values import ComposedSet
 
 
 def synthetic(n: int = 16, size: int = 8, classes: int = 0, valid: bool = False) -> ImageData:
@@ -85,16 +86,21 @@ def test_with_a_validation_split_the_test_bound_is_logged_and_the_validation_bou
     assert evals[1]["images"] == 4
 
 
-def test_a_stalled_held_out_bound_records_the_plateau_lowering_after_the_evaluation(monkeypatch):
-    bounds = iter([5.0, 6.0, 7.0])
+def script_bounds(monkeypatch, bounds: list[float]) -> None:
+    """Make the trainer's evaluations report `bounds`, in order (the model trains normally)."""
+    queue = iter(bounds)
     real = Trainer.evaluate
 
     def scripted(self, *args, **kwargs):
         record = real(self, *args, **kwargs)
-        record["nll"] = next(bounds)
+        record["nll"] = next(queue)
         return record
 
     monkeypatch.setattr(Trainer, "evaluate", scripted)
+
+
+def test_a_stalled_held_out_bound_records_the_plateau_lowering_after_the_evaluation(monkeypatch):
+    script_bounds(monkeypatch, [5.0, 6.0, 7.0])
     trainer, records = train(config(steps=2, eval_every=1, plateau_patience=2, plateau_factor=0.5))
     assert [(r["kind"], r["step"]) for r in records if r["kind"] in ("eval", "schedule")] == [
         ("eval", 0), ("eval", 1), ("eval", 2), ("schedule", 2)]
@@ -377,29 +383,16 @@ def test_each_rank_of_a_distributed_run_gets_its_own_streams_reseeded_from_the_s
 # ---- steps -----------------------------------------------------------------------------
 
 
-class ComposedSet:
-    """A training split composed from the generator it is given (like two-digit MNIST)."""
-
-    def __len__(self) -> int:
-        return 16
-
-    def images(self, indices, generator=None):
-        return torch.randint(0, 256, (len(indices), 1, 8, 8), dtype=torch.uint8, generator=generator)
-
-    def labels(self, indices):
-        return None
-
-
 def test_a_batch_is_composed_and_binarised_by_the_run_s_data_generator():
     from drawstudio.data.batches import EpochSampler, to_model_input
 
-    composed = ImageData("composed", ComposedSet(), TensorImageSet(torch.zeros(4, 1, 8, 8, dtype=torch.uint8)))
+    composed = ImageData("composed", ComposedSet(16), TensorImageSet(torch.zeros(4, 1, 8, 8, dtype=torch.uint8)))
     trainer = Trainer(config(seed=3, binarize="dynamic"), None, data=composed)
     torch.manual_seed(99)  # the global RNG must not matter
     x, _ = trainer.batch()
     generator = torch.Generator().manual_seed(3)
     indices = EpochSampler(16, 4, 3).next_indices()
-    want = to_model_input(ComposedSet().images(indices, generator), "dynamic", generator)
+    want = to_model_input(ComposedSet(16).images(indices, generator), "dynamic", generator)
     torch.testing.assert_close(x, want)
 
 
@@ -497,15 +490,7 @@ def test_the_trainer_s_evaluation_uses_the_split_images_and_samples_asked_for():
 
 
 def test_periodic_evaluations_use_the_configured_number_of_images_and_name_the_watched_split(monkeypatch):
-    bounds = iter([5.0, 5.0, 6.0, 6.0, 7.0, 7.0])
-    real = Trainer.evaluate
-
-    def scripted(self, *args, **kwargs):
-        record = real(self, *args, **kwargs)
-        record["nll"] = next(bounds)
-        return record
-
-    monkeypatch.setattr(Trainer, "evaluate", scripted)
+    script_bounds(monkeypatch, [5.0, 5.0, 6.0, 6.0, 7.0, 7.0])
     _, records = train(config(steps=2, eval_every=1, eval_images=3, plateau_patience=2),
                        data=synthetic(valid=True))
     assert {r["images"] for r in kinds(records, "eval")} == {3}
