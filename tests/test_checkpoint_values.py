@@ -82,3 +82,34 @@ def test_a_stored_config_that_does_not_load_is_named_as_the_stored_config():
     with pytest.raises(CheckpointError) as raised:
         ckpt.check_config("c.pt", {"config": {"model": {"T": "many"}}})
     assert str(raised.value).startswith("c.pt: ") and "stored config" in str(raised.value)
+
+
+def saved(tmp_path, state) -> str:
+    path = tmp_path / "c.pt"
+    torch.save(state, path)
+    return str(path)
+
+
+def test_a_checkpoint_of_another_version_or_incomplete_is_refused_saying_which(tmp_path):
+    path = saved(tmp_path, {"format": ckpt.FORMAT, "version": 2})
+    with pytest.raises(CheckpointError, match=f"^{path}: checkpoint version 2, this build reads 1$"):
+        ckpt.load_checkpoint(path)
+    path = saved(tmp_path, {"format": ckpt.FORMAT, "version": 1, "config": {}})
+    with pytest.raises(CheckpointError) as raised:
+        ckpt.load_checkpoint(path)
+    assert str(raised.value) == (f"{path}: incomplete checkpoint, missing ['step', 'model', 'optimizer', "
+                                 "'schedule', 'sampler', 'rng']")
+
+
+def test_a_file_of_another_kind_or_none_at_all_is_refused_saying_which(tmp_path):
+    path = saved(tmp_path, {"format": "something-else"})
+    with pytest.raises(CheckpointError, match=f"^{path}: not a DRAW Studio checkpoint file$"):
+        ckpt.load_checkpoint(path)
+    with pytest.raises(CheckpointError, match=f"^{tmp_path}: cannot read checkpoint \\(Is a directory\\)$"):
+        ckpt.load_checkpoint(tmp_path)
+
+
+def test_a_damaged_tensor_layout_deep_in_the_state_is_named_by_its_place():
+    with pytest.raises(CheckpointError) as raised:
+        ckpt.check_tensor_layouts("c.pt", {"rng": [torch.zeros(1), torch.zeros(2, 3).t()]})
+    assert str(raised.value) == "c.pt: damaged tensor checkpoint['rng'][1] (shape (3, 2), strides (1, 3))"
