@@ -1,7 +1,6 @@
 """The snapshot's attention in pixel units: σ from σ², and each grid's box on the image."""
 
 import numpy as np
-import pytest
 import torch
 
 from drawstudio.model.attention import AttentionParams
