@@ -81,7 +81,7 @@ def test_damaged_optimiser_moments_are_named():
 def test_a_stored_config_that_does_not_load_is_named_as_the_stored_config():
     with pytest.raises(CheckpointError) as raised:
         ckpt.check_config("c.pt", {"config": {"model": {"T": "many"}}})
-    assert str(raised.value).startswith("c.pt: ") and "stored config" in str(raised.value)
+    assert str(raised.value) == "c.pt: stored config: model.T: expected int, got str 'many'"
 
 
 def saved(tmp_path, state) -> str:
@@ -113,3 +113,31 @@ def test_a_damaged_tensor_layout_deep_in_the_state_is_named_by_its_place():
     with pytest.raises(CheckpointError) as raised:
         ckpt.check_tensor_layouts("c.pt", {"rng": [torch.zeros(1), torch.zeros(2, 3).t()]})
     assert str(raised.value) == "c.pt: damaged tensor checkpoint['rng'][1] (shape (3, 2), strides (1, 3))"
+
+
+def full_state(**changes) -> dict:
+    state = {"format": ckpt.FORMAT, "version": 1, "config": {}, "step": 0, "model": {}, "optimizer": {},
+             "schedule": [], "sampler": {}, "rng": {}}
+    return {**state, **changes}
+
+
+def test_a_stored_tensor_with_a_damaged_layout_is_refused_naming_the_file(tmp_path):
+    path = saved(tmp_path, full_state(model={"w": torch.zeros(2, 3).t()}))
+    with pytest.raises(CheckpointError) as raised:
+        ckpt.load_checkpoint(path)
+    assert str(raised.value) == f"{path}: damaged tensor checkpoint['model']['w'] (shape (3, 2), strides (1, 3))"
+
+
+def test_a_truncated_checkpoint_is_refused_with_torch_s_first_words(tmp_path):
+    path = tmp_path / "c.pt"
+    torch.save(full_state(), path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError) as raised:
+        ckpt.load_checkpoint(path)
+    assert str(raised.value).startswith(f"{path}: corrupt or truncated checkpoint (PytorchStreamReader")
+
+
+def test_the_newest_checkpoint_is_loaded_onto_the_cpu_by_default(tmp_path):
+    ckpt.save_checkpoint(tmp_path, full_state(step=3))
+    path, state, problems = ckpt.newest_loadable(tmp_path)
+    assert path.name == "step-000000003.pt" and state["step"] == 3 and problems == []
