@@ -138,6 +138,7 @@ def test_a_truncated_checkpoint_is_refused_with_torch_s_first_words(tmp_path):
 
 
 def test_the_newest_checkpoint_is_loaded_onto_the_cpu_by_default(tmp_path):
-    ckpt.save_checkpoint(tmp_path, full_state(step=3))
+    ckpt.save_checkpoint(tmp_path, full_state(step=3, model={"w": torch.ones(2)}))
     path, state, problems = ckpt.newest_loadable(tmp_path)
     assert path.name == "step-000000003.pt" and state["step"] == 3 and problems == []
+    assert state["model"]["w"].device.type == "cpu" and state["model"]["w"].tolist() == [1.0, 1.0]
