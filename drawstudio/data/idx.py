@@ -66,7 +66,7 @@ def _read_idx(path: Path, magic: int, kind: str) -> np.ndarray:
         raise DataError(f"{path}: is a directory, expected an IDX {kind} file") from None
     except (gzip.BadGzipFile, zlib.error, EOFError) as error:
         # EOFError is how gzip reports a stream cut off before its end marker.
-        raise DataError(f"{path}: corrupt gzip data ({error or 'stream ends early'})") from None
+        raise DataError(f"{path}: corrupt gzip data ({str(error) or 'stream ends early'})") from None
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
 

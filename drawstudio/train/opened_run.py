@@ -76,9 +76,8 @@ def open_training(run_dir: Path, config: RunConfig | None = None, *, data_dir: s
         require_tensorboard()
     trainer = Trainer(config, run_dir)
     session = TrainingSession(trainer, snapshot_interval=snapshot_interval)
-    classes = None
-    if config.model.num_classes:
-        classes = trainer.data.classes or [str(k) for k in range(config.model.num_classes)]
+    # a conditional model's data has its class names: the trainer refuses data without them
+    classes = trainer.data.classes if config.model.num_classes else None
     return OpenedRun(run_dir, config, session, session=session, history=read_metrics(run_dir / "metrics.jsonl"),
                      classes=classes, device=describe(trainer.device), tensorboard=attach_tensorboard(trainer))
 
