@@ -60,7 +60,8 @@ def test_an_optimiser_without_moments_or_at_step_zero_passes_the_checks():
     settings = ckpt.optimizer_settings(optimizer)
     ckpt.check_optimizer_state("c.pt", optimizer, 0, settings)
     param = optimizer.param_groups[0]["params"][0]
-    optimizer.state[param] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(param)}
+    optimizer.state[param] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(param),
+                              "exp_avg_sq": torch.zeros_like(param)}
     ckpt.check_optimizer_state("c.pt", optimizer, 0, settings)
 
 
@@ -72,7 +73,7 @@ def test_damaged_optimiser_moments_are_named():
     with pytest.raises(CheckpointError) as raised:
         ckpt.check_optimizer_state("c.pt", optimizer, 5, settings)
     assert str(raised.value) == "c.pt: damaged optimiser state (a list for a parameter)"
-    optimizer.state[param] = {"exp_avg": "text"}
+    optimizer.state[param] = {"step": torch.tensor(0.0), "exp_avg": "text", "exp_avg_sq": torch.zeros_like(param)}
     with pytest.raises(CheckpointError) as raised:
         ckpt.check_optimizer_state("c.pt", optimizer, 5, settings)
     assert str(raised.value) == "c.pt: damaged optimiser state (exp_avg is a str)"
@@ -142,3 +143,18 @@ def test_the_newest_checkpoint_is_loaded_onto_the_cpu_by_default(tmp_path):
     path, state, problems = ckpt.newest_loadable(tmp_path)
     assert path.name == "step-000000003.pt" and state["step"] == 3 and problems == []
     assert state["model"]["w"].device.type == "cpu" and state["model"]["w"].tolist() == [1.0, 1.0]
+
+
+def test_moments_under_other_names_are_refused_before_adam_trips_over_them():
+    optimizer = adam()
+    optimizer.zero_grad()
+    optimizer.param_groups[0]["params"][0].sum().backward()
+    optimizer.step()
+    settings = ckpt.optimizer_settings(optimizer)
+    moments = optimizer.state[optimizer.param_groups[0]["params"][0]]
+    moments["exp_avh"] = moments.pop("exp_avg")  # one flipped byte in a key of the pickle
+    with pytest.raises(CheckpointError) as raised:
+        ckpt.check_optimizer_state("c.pt", optimizer, 1, settings)
+    assert str(raised.value) == ("c.pt: damaged optimiser state (moments ['exp_avg_sq', 'exp_avh', 'step'], "
+                                 "expected ['exp_avg', 'exp_avg_sq', 'step'])")
+

@@ -92,3 +92,16 @@ def test_the_schedule_is_rebuilt_from_a_runs_records_with_a_resume_restoring_wha
     rebuilt = from_records(first, [changed, lost, resume])
     assert rebuilt == [first, Segment(100, 5e-4, 0.5, 10)]
     assert learning_rate(110, rebuilt) == pytest.approx(2.5e-4)
+
+
+def test_a_stored_schedule_that_cannot_be_one_is_refused():
+    from drawstudio.errors import ConfigError
+
+    good = {"start": 0, "lr": 1e-3, "decay": 1.0, "every": 1000}
+    with pytest.raises(ValueError, match="no segments"):
+        from_list([])
+    with pytest.raises(ValueError, match=r"out of order \(step 5 after 10\)"):
+        from_list([{**good, "start": 10}, {**good, "start": 5}])
+    with pytest.raises(ConfigError, match="lr_decay"):
+        from_list([{**good, "decay": 2.0}])
+    assert from_list([good]) == [Segment(0, 1e-3, 1.0, 1000)]

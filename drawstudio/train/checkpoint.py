@@ -87,7 +87,7 @@ def load_file(path: Path, map_location: str | torch.device, expected_format: str
         raise CheckpointError(f"{path}: empty file, not a checkpoint")
     damaged = _member_failing_checksum(data)
     if damaged:
-        raise CheckpointError(f"{path}: corrupt checkpoint ({damaged} fails its checksum); nothing was loaded")
+        raise CheckpointError(f"{path}: corrupt checkpoint ({damaged}); nothing was loaded")
     try:
         with warnings.catch_warnings():
             # damaged bytes can make torch warn (e.g. about an unknown pickle protocol) on
@@ -100,22 +100,44 @@ def load_file(path: Path, map_location: str | torch.device, expected_format: str
         raise CheckpointError(
             f"{path}: corrupt or truncated checkpoint ({first_line(str(error), type(error).__name__)})"
         ) from None
+    unchecked = _unchecked_archive(data)
+    if unchecked:
+        raise CheckpointError(f"{path}: corrupt checkpoint (its zip directory is damaged: {unchecked}); "
+                              "nothing was loaded")
     # type checks first: a damaged file may hold a tensor there, whose == is elementwise
     if not isinstance(state, dict) or not isinstance(state.get("format"), str) or state["format"] != expected_format:
         raise CheckpointError(f"{path}: not a DRAW Studio {expected_format.split('-')[-1]} file")
     return state
 
 
-def _member_failing_checksum(data: bytes) -> str | None:
-    """The first member of a checkpoint's zip archive whose bytes do not match their stored CRC-32,
-    or None. torch's reader does not check them: flipped bytes inside a tensor would load as
-    finite nonsense weights (or optimiser moments) and surface later as a non-finite loss. A
-    file that is not a readable zip is left to torch's reader, which names its own problem."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return archive.testzip()
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
+def _unchecked_archive(data: bytes) -> str | None:
+    """Why a zip archive (a torch checkpoint is one) could not be opened to check its members,
+    or None. torch's reader may still read such a file, damaged bytes and all."""
+    if not data.startswith(b"PK\x03\x04"):
         return None
+    try:
+        zipfile.ZipFile(io.BytesIO(data)).close()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as error:
+        return first_line(str(error), type(error).__name__)
+    return None
+
+
+def _member_failing_checksum(data: bytes) -> str | None:
+    """What is wrong with the first damaged member of a checkpoint's zip archive (bytes that do
+    not match their stored CRC-32, or a damaged header), or None. torch's reader does not check them: flipped bytes inside a tensor would load as
+    finite nonsense weights (or optimiser moments) and surface later as a non-finite loss. A
+    file that is no zip at all is left to torch's reader, which names its own problem."""
+    unreadable = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except unreadable:
+        return None
+    with archive:
+        try:
+            failing = archive.testzip()
+        except unreadable as error:  # the directory reads but a member's own header is damaged
+            return f"a damaged member ({first_line(str(error), type(error).__name__)})"
+    return None if failing is None else f"{failing} fails its checksum"
 
 
 def _unpickling_problem(message: str) -> str:
@@ -203,6 +225,10 @@ def check_optimizer_state(path: Path, optimizer: torch.optim.Optimizer, steps: i
             moments = optimizer.state.get(param, {})
             if not isinstance(moments, dict):
                 raise CheckpointError(f"{path}: damaged optimiser state (a {type(moments).__name__} for a parameter)")
+            expected = {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if group.get("amsgrad") else set())
+            if moments and set(moments) != expected:  # no moments yet is a parameter never stepped
+                raise CheckpointError(f"{path}: damaged optimiser state (moments {brief(sorted(moments, key=str))}, "
+                                      f"expected {sorted(expected)})")
             for name, value in moments.items():
                 problem = None
                 if not isinstance(value, torch.Tensor):

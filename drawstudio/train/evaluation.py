@@ -119,6 +119,7 @@ class Evaluation:
         c = self.config.model
         data = self.eval_set("test")
         chosen = spread(len(data.images), n_recon)
+        n_recon = len(chosen)
         x = data.images[chosen]
         labels = None if data.labels is None else data.labels[chosen]
         generator = torch.Generator(self.device).manual_seed(self.config.train.seed + 2 * EVAL_SEED_OFFSET)

@@ -17,6 +17,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from drawstudio.config import validate_schedule
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -72,7 +74,17 @@ def to_list(segments: list[Segment]) -> list[dict[str, Any]]:
 
 
 def from_list(items: list[dict[str, Any]]) -> list[Segment]:
-    return [Segment(int(i["start"]), float(i["lr"]), float(i["decay"]), int(i["every"])) for i in items]
+    """Segments stored by `to_list` (in a checkpoint or a resume record); ValueError or
+    ConfigError when they cannot be a schedule, so a damaged file is refused, not trained on."""
+    segments = [Segment(int(i["start"]), float(i["lr"]), float(i["decay"]), int(i["every"])) for i in items]
+    if not segments:
+        raise ValueError("the learning-rate schedule has no segments")
+    for earlier, later in zip(segments, segments[1:]):
+        if later.start < earlier.start:
+            raise ValueError(f"the schedule's segments are out of order (step {later.start} after {earlier.start})")
+    for segment in segments:
+        validate_schedule(segment.lr, segment.decay, segment.every)
+    return segments
 
 
 @dataclass(frozen=True)
