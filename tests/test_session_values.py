@@ -95,14 +95,25 @@ def test_a_run_goes_running_then_finished_with_a_snapshot_at_the_start_and_at_th
     assert not session.running
 
 
-def test_pause_stops_the_steps_and_resume_continues_them():
-    trainer = FakeTrainer()
+def running(trainer: "FakeTrainer", past: int):
+    """A session of `trainer` started and past step `past`, and the states it went through."""
     session, states, _, _ = session_for(trainer)
     session.start()
-    wait_until(lambda: trainer.step > 3)
-    session.pause()
+    wait_until(lambda: trainer.step > past)
+    return session, states
+
+
+def comes_to_rest(session, trainer: "FakeTrainer") -> None:
+    """The session reaches "paused" and its trainer takes no further step."""
     wait_until(lambda: session.state == "paused")
     assert_no_more_steps(trainer)
+
+
+def test_pause_stops_the_steps_and_resume_continues_them():
+    trainer = FakeTrainer()
+    session, states = running(trainer, 3)
+    session.pause()
+    comes_to_rest(session, trainer)
     paused_at = trainer.step
     session.start()  # resumes when already started
     wait_until(lambda: trainer.step > paused_at + 3)
@@ -126,12 +137,9 @@ def test_a_single_step_takes_exactly_one_step_from_paused_and_shows_it():
 
 def test_a_single_step_while_running_pauses_after_that_step():
     trainer = FakeTrainer()
-    session, states, _, _ = session_for(trainer)
-    session.start()
-    wait_until(lambda: trainer.step > 2)
+    session, states = running(trainer, 2)
     session.step_once()
-    wait_until(lambda: session.state == "paused")
-    assert_no_more_steps(trainer)
+    comes_to_rest(session, trainer)
     session.stop()
     assert states == ["running", "paused", "stopped"]
 
