@@ -178,11 +178,17 @@ def test_a_bug_in_a_step_fails_the_run_and_reports_it_as_an_internal_error(monke
     assert trainer.calls[-1] == ("close",)
 
 
-def test_extending_a_finished_run_pauses_it_and_resume_trains_to_the_new_end():
-    trainer = FakeTrainer(steps=3)
+def finished(trainer: "FakeTrainer"):
+    """A session of `trainer` run to its end, and the states it went through."""
     session, states, _, _ = session_for(trainer)
     session.start()
     wait_until(lambda: session.state == "finished")
+    return session, states
+
+
+def test_extending_a_finished_run_pauses_it_and_resume_trains_to_the_new_end():
+    trainer = FakeTrainer(steps=3)
+    session, states = finished(trainer)
     session.extend(6)
     wait_until(lambda: session.state == "paused")
     assert trainer.config.train.steps == 6
@@ -202,9 +208,7 @@ def test_extending_a_run_that_is_still_short_of_its_end_keeps_its_state():
 
 def test_extending_a_finished_run_to_a_step_it_has_reached_leaves_it_finished():
     trainer = FakeTrainer(steps=3)
-    session, states, _, _ = session_for(trainer)
-    session.start()
-    wait_until(lambda: session.state == "finished")
+    session, states = finished(trainer)
     session.extend(2)
     session.request_checkpoint()
     wait_until(lambda: trainer.named("checkpoint"))
