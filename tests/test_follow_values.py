@@ -145,3 +145,13 @@ def test_a_newer_checkpoint_the_follower_cannot_use_is_named_in_the_error(writer
     shutil.copy(tmp_path / "other" / "checkpoints" / "step-000000000.pt", newer)
     with pytest.raises(CheckpointError, match=f"^{newer}: checkpoint is for a different model"):
         follower.poll()
+
+
+def test_a_follower_stopped_before_it_started_keeps_following_once_started(writer):
+    follower, _ = follower_of(writer.run_dir, poll_seconds=0.01)
+    follower.stop()
+    follower.start()
+    time.sleep(0.3)  # thirty polls: a thread told to stop earlier would have ended after the first
+    alive = [t for t in threading.enumerate() if t.name == "drawstudio-follower"]
+    follower.stop()
+    assert len(alive) == 1 and follower.state == "stopped"

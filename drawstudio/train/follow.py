@@ -44,7 +44,10 @@ class RunFollower:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._thread is None:
+        """Follow the run from a thread of its own; again after a `stop` (one made before any
+        start would otherwise end the new thread after its first look)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="drawstudio-follower", daemon=True)
             self._thread.start()
 
