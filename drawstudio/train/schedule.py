@@ -80,7 +80,7 @@ def from_list(items: list[dict[str, Any]]) -> list[Segment]:
     if not segments:
         raise ValueError("the learning-rate schedule has no segments")
     for earlier, later in zip(segments, segments[1:]):
-        if later.start < earlier.start:
+        if later.start <= earlier.start:  # `change` replaces a segment at the same step, never adds one
             raise ValueError(f"the schedule's segments are out of order (step {later.start} after {earlier.start})")
     for segment in segments:
         validate_schedule(segment.lr, segment.decay, segment.every)
