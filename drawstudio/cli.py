@@ -7,6 +7,7 @@ exit 1; a non-finite loss exits 3 with the last good checkpoint kept; usage erro
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import signal
@@ -141,6 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         require(", or train on without it: --no-tensorboard")
     dist = init_from_environment(config.train.device, config.train.batch_size)
+    trainer = None
     try:
         data = None
         if args.epochs is not None:  # the step count, which the run's config.json records, needs the data size
@@ -162,6 +164,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             if board is not None:
                 board.close()
     finally:
+        # The DDP wrapper holds gloo's process group: freed only at interpreter exit, its threads
+        # are torn down by C++ static destructors and abort the process now and then (SIGABRT
+        # after a successful run). Free it here, before the group is destroyed.
+        del trainer
+        gc.collect()
         shutdown()
 
 
