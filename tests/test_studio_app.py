@@ -125,7 +125,7 @@ def test_setup_dialog_starts_with_a_decaying_rate_and_the_plateau_rule_both_edit
     qtbot.addWidget(dialog)
     train = dialog.config().train
     assert (train.lr, train.lr_decay, train.decay_every, train.plateau_factor, train.plateau_patience,
-            train.kl_warmup_steps) == (1e-3, 0.5, 15600, 0.5, 2, 300)
+            train.kl_warmup_steps) == (1e-3, 0.5, 3905, 0.5, 2, 300)
     dialog.plateau_factor.setValue(0.25)
     dialog.ints["plateau_patience"].setValue(0)
     assert (dialog.config().train.plateau_factor, dialog.config().train.plateau_patience) == (0.25, 0)
