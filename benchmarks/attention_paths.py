@@ -15,6 +15,7 @@ import sys
 
 import torch
 
+from drawstudio.errors import DrawStudioError
 from drawstudio.model.attention import AttentionParams
 from drawstudio.train.evaluation import spread
 from drawstudio.train.runs import open_run
@@ -39,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=8, help="show every this many drawing steps")
     parser.add_argument("--data-dir", help="where the run's dataset is, if not where it was trained")
     args = parser.parse_args(argv)
-    trainer = open_run(args.run, data_dir=args.data_dir)
+    try:
+        trainer = open_run(args.run, data_dir=args.data_dir)
+    except DrawStudioError as error:
+        print(f"attention_paths: error: {error}", file=sys.stderr)
+        return 1
     model = trainer.model
     model.eval()
     test = trainer.evaluation.eval_set("test")

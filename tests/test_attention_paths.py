@@ -53,3 +53,8 @@ def test_the_images_are_spread_over_the_split_not_its_first(attention_paths, tin
     monkeypatch.setitem(attention_paths.__globals__, "spread", recording)
     assert attention_paths([str(tiny_run), "--images", "7"]) == 0
     assert len(taken) == 1 and taken[0][1] == 7 and taken[0][0] > 7
+
+
+def test_a_folder_that_is_not_a_run_is_refused_in_one_line(attention_paths, tmp_path, capsys):
+    assert attention_paths([str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"attention_paths: error: {tmp_path}: not a run directory (no config.json)\n"
