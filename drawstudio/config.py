@@ -211,13 +211,15 @@ class RunConfig:
 
 def upgrade_model_section(model: Any) -> Any:
     """A model section written before the read's initial grid had settings of its own: its one
-    `attention_sigma_init` set both filters' width, on the grid spanning the image. Those runs
-    reopen with the initialisation they were made with."""
+    `attention_sigma_init` set both filters' width, on the grid spanning the image, and a section
+    older still has no intensities either, which started at 1 then. Those runs reopen with the
+    initialisation they were made with."""
     if not isinstance(model, dict) or "attention_sigma_init" not in model:
         return model
     upgraded = {key: value for key, value in model.items() if key != "attention_sigma_init"}
     sigma = model["attention_sigma_init"]
-    for name, value in (("read_sigma_init", sigma), ("write_sigma_init", sigma), ("read_stride_init", 1.0)):
+    for name, value in (("read_sigma_init", sigma), ("write_sigma_init", sigma), ("read_stride_init", 1.0),
+                        ("read_gamma_init", 1.0), ("write_gamma_init", 1.0)):
         upgraded.setdefault(name, value)
     return upgraded
 

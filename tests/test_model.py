@@ -195,3 +195,13 @@ def test_a_run_configured_before_the_read_grid_settings_reopens_with_its_old_ini
     assert abs(model.read_attention.bias[3].item()) < 0.1  # the paper's grid, spanning the image
     with pytest.raises(ConfigError, match="read_stride_init"):
         RunConfig.from_dict({"model": {"read_stride_init": 0}})
+
+
+def test_a_run_configured_before_the_intensities_had_settings_reopens_with_both_at_one():
+    oldest = RunConfig.from_dict({"model": {"T": 4, "attention_sigma_init": 0.5}})
+    assert (oldest.model.read_gamma_init, oldest.model.write_gamma_init) == (1.0, 1.0)
+    model = Draw(oldest.model)
+    for layer in (model.read_attention, model.write_attention):
+        assert abs(layer.bias[4].item()) < 0.1  # log γ near 0: PyTorch's default bias, γ ≈ 1
+    newer = RunConfig.from_dict({"model": {"T": 4, "attention_sigma_init": 0.5, "read_gamma_init": 50.0}})
+    assert (newer.model.read_gamma_init, newer.model.write_gamma_init) == (50.0, 1.0)

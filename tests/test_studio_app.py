@@ -118,6 +118,23 @@ def test_setup_dialog_preset_fills_the_papers_settings_and_stays_editable(qtbot,
 
 
 @pytest.mark.usefixtures("no_thread_left")
+def test_setup_dialog_carries_the_presets_attention_start_it_has_no_field_for(qtbot, mnist_dir):
+    from drawstudio.config import ModelConfig
+    from drawstudio.studio.run_setup import RunSetupDialog
+
+    names = ("read_stride_init", "read_sigma_init", "write_sigma_init", "read_gamma_init", "write_gamma_init")
+    dialog = RunSetupDialog(dataset="mnist", data_dir=str(mnist_dir), check_online=False)
+    qtbot.addWidget(dialog)
+    defaults = ModelConfig()
+    assert [getattr(dialog.config().model, name) for name in names] == [getattr(defaults, name) for name in names]
+    dialog.choose_preset("mnist-attention")
+    assert [getattr(dialog.config().model, name) for name in names] == [1.0, 0.5, 0.5, 1.0, 1.0]
+    assert "read_gamma_init = 1.0" in dialog.preset_note.text() and "Edited" not in dialog.preset_note.text()
+    dialog.ints["T"].setValue(16)  # an edit elsewhere keeps the start
+    assert dialog.config().model.read_stride_init == 1.0 and "Edited" in dialog.preset_note.text()
+
+
+@pytest.mark.usefixtures("no_thread_left")
 def test_setup_dialog_starts_with_a_decaying_rate_and_the_plateau_rule_both_editable(qtbot, mnist_dir):
     from drawstudio.studio.run_setup import RunSetupDialog
 
@@ -125,7 +142,7 @@ def test_setup_dialog_starts_with_a_decaying_rate_and_the_plateau_rule_both_edit
     qtbot.addWidget(dialog)
     train = dialog.config().train
     assert (train.lr, train.lr_decay, train.decay_every, train.plateau_factor, train.plateau_patience,
-            train.kl_warmup_steps) == (1e-3, 0.5, 3905, 0.5, 2, 300)
+            train.kl_warmup_steps) == (1e-3, 0.5, 6248, 0.5, 2, 300)
     dialog.plateau_factor.setValue(0.25)
     dialog.ints["plateau_patience"].setValue(0)
     assert (dialog.config().train.plateau_factor, dialog.config().train.plateau_patience) == (0.25, 0)

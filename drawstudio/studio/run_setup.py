@@ -12,8 +12,10 @@ come from `studio/new_run.py`.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
@@ -45,6 +47,11 @@ TRAIN_INTS = (("batch_size", "batch size", 1, 65536), ("steps", "train until ste
                                                                    100_000_000),
               ("plateau_patience", "plateau: evaluations (0 = off)", 0, 1_000_000),
               ("kl_warmup_steps", "KL warm-up steps (0 = off)", 0, 100_000_000))
+# model settings with no field here (the attention's start, the canvas): a preset may set them,
+# and the dialog carries them into the run unchanged
+FIELDLESS_MODEL = tuple(field.name for field in dataclasses.fields(ModelConfig)
+                      if field.name not in {name for name, *_ in MODEL_INTS}
+                      | {"attention", "num_classes", "channels", "likelihood"})
 
 
 class RunSetupDialog(QDialog):
@@ -135,6 +142,7 @@ class RunSetupDialog(QDialog):
     def _model_group(self) -> QGroupBox:
         """The model's sizes and kind."""
         model_defaults = ModelConfig()
+        self._fieldless_model: dict[str, Any] = fieldless_settings(model_defaults)
         model_box = QGroupBox("Model")
         model_grid = QGridLayout(model_box)
         for index, (name, label, low, high) in enumerate(MODEL_INTS):
@@ -228,6 +236,7 @@ class RunSetupDialog(QDialog):
         """Set the model and training fields from `config`, then pick `dataset` (None: an image
         folder). The dataset comes last because a named dataset fixes the image shape."""
         model, train = config.model, config.train
+        self._fieldless_model = fieldless_settings(model)
         for name, *_ in MODEL_INTS:
             self.ints[name].setValue(getattr(model, name))
         for name, *_ in TRAIN_INTS:
@@ -258,6 +267,10 @@ class RunSetupDialog(QDialog):
         if preset_dataset(name) is None:
             lines.append(f"<b>Needs a folder of images</b> ({name} has no built-in loader): choose it under "
                          "Data ▸ image folder.")
+        fieldless = preset_fieldless_settings(name)
+        if fieldless:
+            settings = ", ".join(f"{key} = {value}" for key, value in fieldless.items())
+            lines.append(f"Also sets (no field here): {html.escape(settings)}.")
         if not self._holds_preset(name):
             lines.append("<i>Edited: some fields no longer hold the preset's values.</i>")
         self.preset_note.setText("<br>".join(lines))
@@ -329,7 +342,7 @@ class RunSetupDialog(QDialog):
 
     def config(self) -> RunConfig:
         """The settings as a RunConfig (not yet validated)."""
-        model = ModelConfig(**{name: self.ints[name].value() for name, *_ in MODEL_INTS},
+        model = ModelConfig(**self._fieldless_model, **{name: self.ints[name].value() for name, *_ in MODEL_INTS},
                             attention=self.attention.isChecked(), channels=self.channels.currentData(),
                             likelihood=self.likelihood.currentText())
         train = TrainConfig(**{name: self.ints[name].value() for name, *_ in TRAIN_INTS},
@@ -382,3 +395,16 @@ def _factor_box(value: float) -> QDoubleSpinBox:
     box.setDecimals(4)
     box.setValue(value)
     return box
+
+
+def fieldless_settings(model: ModelConfig) -> dict[str, Any]:
+    """`model`'s settings that the dialog has no field for."""
+    return {name: getattr(model, name) for name in FIELDLESS_MODEL}
+
+
+def preset_fieldless_settings(name: str) -> dict[str, Any]:
+    """The model settings preset `name` changes that the dialog has no field for, so its note
+    can say so (a field would show them)."""
+    defaults = ModelConfig()
+    return {key: value for key, value in PRESETS[name]["model"].items()
+            if key in FIELDLESS_MODEL and value != getattr(defaults, key)}
