@@ -50,8 +50,8 @@ TRAIN_INTS = (("batch_size", "batch size", 1, 65536), ("steps", "train until ste
 # model settings with no field here (the attention's start, the canvas): a preset may set them,
 # and the dialog carries them into the run unchanged
 FIELDLESS_MODEL = tuple(field.name for field in dataclasses.fields(ModelConfig)
-                      if field.name not in {name for name, *_ in MODEL_INTS}
-                      | {"attention", "num_classes", "channels", "likelihood"})
+                        if field.name not in {name for name, *_ in MODEL_INTS}
+                        | {"attention", "num_classes", "channels", "likelihood"})
 
 
 class RunSetupDialog(QDialog):
