@@ -172,6 +172,14 @@ def test_command_line_preset_makes_a_new_runs_config(mnist_dir):
     assert config_for_dataset(None, str(mnist_dir), "two-digit-mnist").model.height == 60
 
 
+def test_a_new_run_made_without_the_dialog_starts_with_the_dialogs_schedule(mnist_dir):
+    from drawstudio.studio.new_run import config_for_dataset
+
+    train = config_for_dataset("mnist", str(mnist_dir)).train
+    assert (train.lr, train.lr_decay, train.decay_every, train.plateau_factor, train.plateau_patience,
+            train.kl_warmup_steps) == (1e-3, 0.5, 6248, 0.5, 2, 300)
+
+
 @pytest.mark.parametrize("argv", [["--follow"], ["--run", "RUN", "--follow", "--autostart"],
                                   ["--run", "RUN", "--preset", "svhn"]])
 def test_command_line_refuses_options_that_cannot_work_together(argv, tmp_path, capsys):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig
 from drawstudio.data import DatasetInfo, available_datasets, dataset_facts
-from drawstudio.presets import PRESETS, apply_preset
+from drawstudio.presets import PRESETS, SCHEDULE, apply_preset
 
 PREFERRED_DATASETS = ("fashion-mnist", "mnist", "binarized-mnist")
 RUNS_ROOT = Path.home() / "drawstudio-runs"
@@ -38,7 +38,7 @@ def dataset_classes(name: str) -> int:
 def config_for_dataset(dataset: str | None, data_dir: str | None, preset: str | None = None) -> RunConfig:
     """Default settings, or `preset`'s, for a new run on `dataset` (when None: the preset's,
     else the preferred one found), with the image shape the dataset needs."""
-    config = RunConfig(train=TrainConfig(data_dir=data_dir))
+    config = RunConfig(train=TrainConfig(**SCHEDULE, data_dir=data_dir))  # the new-run dialog's schedule
     if preset:
         config = unchecked_config(apply_preset(config.to_dict(), preset))
     config.train.dataset = dataset or preset_dataset(preset) or default_dataset(available_datasets(data_dir))
