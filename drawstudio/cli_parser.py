@@ -27,7 +27,8 @@ MODEL_FLAGS = {
 }
 TRAIN_FLAGS = {
     "dataset": "dataset", "data_dir": "data_dir", "batch_size": "batch_size", "lr": "lr",
-    "lr_decay": "lr_decay", "decay_every": "decay_every", "grad_clip": "grad_clip", "binarize": "binarize",
+    "lr_decay": "lr_decay", "decay_every": "decay_every", "decay_start": "decay_start", "grad_clip": "grad_clip",
+    "binarize": "binarize",
     "device": "device", "seed": "seed", "eval_every": "eval_every", "eval_images": "eval_images",
     "autosave": "autosave_seconds", "log_every": "log_every", "steps": "steps", "threads": "threads",
     "plateau_factor": "plateau_factor", "plateau_patience": "plateau_patience", "kl_warmup": "kl_warmup_steps",
@@ -122,6 +123,7 @@ def add_train_training(group: argparse._ArgumentGroup) -> None:
     _setting(group, "--lr", "lr", type=float)
     _setting(group, "--lr-decay", "lr_decay", type=float, metavar="RATE")
     _setting(group, "--decay-every", "decay_every", type=int, metavar="N")
+    _setting(group, "--decay-start", "decay_start", type=int, metavar="STEP")
     _setting(group, "--plateau-factor", "plateau_factor", type=float, metavar="F")
     _setting(group, "--plateau-patience", "plateau_patience", type=int, metavar="K")
     _setting(group, "--kl-warmup", "kl_warmup_steps", type=int, metavar="STEPS")

@@ -91,6 +91,7 @@ class TrainConfig:
     lr: float = 1e-3  # Adam learning rate at step 0
     lr_decay: float = 1.0  # lr = lr0 * lr_decay ** (step / decay_every); 1.0 keeps it constant
     decay_every: int = 1000  # steps over which the learning rate shrinks by lr_decay
+    decay_start: int = 0  # the decay begins at this step; the rate holds at lr until then
     plateau_factor: float = 0.5  # multiply the rate by this when the held-out bound stalls (1: never)
     plateau_patience: int = 2  # ... after this many evaluations in a row without a new best; 0: rule off
     adam_beta1: float = 0.9
@@ -113,7 +114,7 @@ class TrainConfig:
     def validate(self) -> None:
         _require(self.binarize in BINARIZE_MODES, "binarize", self.binarize, f"must be one of {BINARIZE_MODES}")
         _require(self.batch_size >= 1, "batch_size", self.batch_size, "must be at least 1")
-        validate_schedule(self.lr, self.lr_decay, self.decay_every)
+        validate_schedule(self.lr, self.lr_decay, self.decay_every, self.decay_start)
         _require(math.isfinite(self.plateau_factor) and 0 < self.plateau_factor <= 1, "plateau_factor",
                  self.plateau_factor, "must be in (0, 1]")
         _require(self.plateau_patience >= 0, "plateau_patience", self.plateau_patience, "must be 0 (off) or more")
@@ -140,7 +141,8 @@ class TrainConfig:
         _require(device_ok, "device", self.device, "must be auto, cpu, cuda or cuda:N")
 
 
-def validate_schedule(lr: float | None, decay: float | None, every: int | None) -> None:
+def validate_schedule(lr: float | None, decay: float | None, every: int | None, decay_start: int | None = None
+                      ) -> None:
     """The learning-rate settings, for a new run and for a change to a running one (None: unchanged)."""
     if lr is not None:
         _require(math.isfinite(lr) and lr > 0, "lr", lr, "must be a positive number")
@@ -148,6 +150,8 @@ def validate_schedule(lr: float | None, decay: float | None, every: int | None) 
         _require(math.isfinite(decay) and 0 < decay <= 1, "lr_decay", decay, "must be in (0, 1]")
     if every is not None:
         _require(every >= 1, "decay_every", every, "must be at least 1")
+    if decay_start is not None:
+        _require(decay_start >= 0, "decay_start", decay_start, "must be 0 (decay from the start) or more")
 
 
 @dataclass

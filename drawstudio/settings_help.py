@@ -42,6 +42,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "lr": ("Adam learning rate at step 0", ""),
     "lr_decay": ("learning-rate decay: lr = lr0 · RATE^(step / decay interval); 1 keeps it constant", ""),
     "decay_every": ("decay interval: steps over which the learning rate shrinks by the decay rate", "steps"),
+    "decay_start": ("the decay begins at this step; the learning rate holds at --lr until then", "steps"),
     "plateau_factor": ("multiply the learning rate by this when the validation bound (the test bound without a "
                        "validation split) has stopped improving (1: never)", ""),
     "plateau_patience": ("... after this many evaluations in a row without a new best (0: the plateau rule is off)",

@@ -92,6 +92,18 @@ def test_a_config_file_alone_gives_the_run_its_values(tmp_path, tiny_train_argv,
     assert (stored["model"]["read_n"], stored["model"]["canvas_init"], stored["train"]["grad_clip"]) == (3, -1.0, 2.5)
 
 
+def test_decay_start_holds_the_rate_of_a_run_made_on_the_command_line(tmp_path, tiny_train_argv, run_cli):
+    run = tmp_path / "run"
+    code, stderr = run_cli(*tiny_train_argv(run, "--steps", "3", "--lr", "0.002", "--lr-decay", "0.5",
+                                            "--decay-every", "1", "--decay-start", "2", "--log-every", "1"))
+    assert code == 0, stderr
+    assert stored_config(run)["train"]["decay_start"] == 2
+    lrs = [r["lr"] for r in train_records(run)]
+    assert lrs == pytest.approx([2e-3, 2e-3, 2e-3])
+    code, stderr = run_cli(*tiny_train_argv(run, "--steps", "4", "--decay-start", "0"))
+    assert code != 0 and "cannot change decay_start: 2 → 0 of an existing run" in stderr
+
+
 def test_sample_label_draws_that_class_and_another_label_draws_differently(tmp_path, tiny_train_argv, run_cli,
                                                                            monkeypatch):
     from drawstudio.model.draw import Draw

@@ -37,6 +37,11 @@ def test_a_fixed_training_setting_is_refused_naming_it(run_dir):
         reopen_config(run_dir, train={"batch_size": 16})
 
 
+def test_when_the_decay_starts_is_fixed_at_creation(run_dir):
+    with pytest.raises(ConfigError, match=r"cannot change decay_start: 0 → 500 of an existing run"):
+        reopen_config(run_dir, train={"decay_start": 500})
+
+
 def test_an_impossible_schedule_change_is_refused_before_anything_runs(run_dir):
     with pytest.raises(ConfigError, match="lr_decay"):
         reopen_config(run_dir, train={"lr_decay": 2.0})

@@ -48,6 +48,31 @@ def test_changing_the_rate_jumps_to_it_and_keeps_the_decay():
     assert learning_rate(200, changed) == pytest.approx(5e-3)
 
 
+def test_the_rate_holds_until_the_decay_starts_then_decays_from_there():
+    held = [Segment(start=0, lr=1e-3, decay=0.5, every=100, decay_start=300)]
+    assert learning_rate(0, held) == pytest.approx(1e-3)
+    assert learning_rate(299, held) == pytest.approx(1e-3)
+    assert learning_rate(300, held) == pytest.approx(1e-3)
+    assert learning_rate(350, held) == pytest.approx(1e-3 * 0.5**0.5)
+    assert learning_rate(500, held) == pytest.approx(2.5e-4)
+
+
+def test_a_change_during_the_hold_keeps_the_decay_waiting():
+    # the plateau rule halves the rate at step 100: 5e-4, still flat until step 300, then halving every 100
+    held = [Segment(start=0, lr=1e-3, decay=0.5, every=100, decay_start=300)]
+    changed = change(held, 100, lr=5e-4)
+    assert changed[-1] == Segment(start=100, lr=5e-4, decay=0.5, every=100, decay_start=300)
+    assert learning_rate(299, changed) == pytest.approx(5e-4)
+    assert learning_rate(400, changed) == pytest.approx(2.5e-4)
+
+
+def test_a_change_after_the_decay_started_decays_from_its_own_step():
+    held = [Segment(start=0, lr=1e-3, decay=0.5, every=100, decay_start=300)]
+    changed = change(held, 400, every=50)  # 5e-4 at 400, then halving every 50
+    assert learning_rate(400, changed) == pytest.approx(5e-4)
+    assert learning_rate(450, changed) == pytest.approx(2.5e-4)
+
+
 def test_a_change_after_a_change_continues_from_the_second_segment():
     first = change(BASE, 100, decay=0.1)  # 5e-4 at 100, ×0.1 per 100 steps
     second = change(first, 150, every=50)  # 5e-4 · 0.1^0.5 at 150, ×0.1 per 50 steps
@@ -74,9 +99,11 @@ def test_a_change_in_the_past_drops_the_segments_after_it():
 def test_schedule_survives_a_round_trip_through_plain_lists():
     segments = change(BASE, 100, decay=0.1)
     items = to_list(segments)
-    assert items[1] == {"start": 100, "lr": pytest.approx(5e-4), "decay": 0.1, "every": 100}
+    assert items[1] == {"start": 100, "lr": pytest.approx(5e-4), "decay": 0.1, "every": 100, "decay_start": 0}
     assert from_list(items) == segments
     assert from_list([{"start": "3", "lr": "0.5", "decay": 1, "every": 2.0}]) == [Segment(3, 0.5, 1.0, 2)]
+    held = [Segment(0, 1e-3, 0.5, 100, decay_start=300)]
+    assert from_list(to_list(held)) == held
 
 
 def test_the_schedule_is_rebuilt_from_a_runs_records_with_a_resume_restoring_what_a_kill_lost():
@@ -104,7 +131,8 @@ def test_a_stored_schedule_that_cannot_be_one_is_refused():
         from_list([{**good, "start": 10}, {**good, "start": 5}])
     with pytest.raises(ValueError, match=r"out of order \(step 10 after 10\)"):
         from_list([{**good, "start": 10}, {**good, "start": 10}])
-    for field, junk, named in (("lr", -1.0, "lr"), ("decay", 2.0, "lr_decay"), ("every", 0, "decay_every")):
+    for field, junk, named in (("lr", -1.0, "lr"), ("decay", 2.0, "lr_decay"), ("every", 0, "decay_every"),
+                               ("decay_start", -1, "decay_start")):
         with pytest.raises(ConfigError, match=f"^{named}="):
             from_list([{**good, field: junk}])
     assert from_list([good]) == [Segment(0, 1e-3, 1.0, 1000)]

@@ -229,3 +229,20 @@ def test_learning_rate_pane_draws_the_schedule_from_the_records_so_a_followed_ru
     xs, ys = pane.current_curve.getData()
     assert ys[0] == pytest.approx(1e-3) and ys[-1] == pytest.approx(5e-4 * 0.5 ** ((xs[-1] - 200) / 100))
     assert "now 1.25e-04 at step 400 (followed" in pane.status.text() and "(1 so far)" in pane.status.text()
+
+
+def test_learning_rate_pane_draws_the_hold_before_the_decay_starts(qtbot):
+    from drawstudio.config import TrainConfig
+    from drawstudio.studio.history import MetricsHistory
+    from drawstudio.studio.lr_pane import LrPane
+
+    history = MetricsHistory()
+    pane = LrPane(history)
+    qtbot.addWidget(pane)
+    history.extend([{"kind": "train", "step": 300, "loss": 1.0, "recon": 1.0, "kl": 0.0, "lr": 1e-3}])
+    pane.set_run(TrainConfig(lr=1e-3, lr_decay=0.5, decay_every=100, decay_start=200, steps=1000), None)
+    assert pane.lr.value() == pytest.approx(5e-4)  # flat until 200, halved once by 300
+    assert pane.refresh()
+    xs, ys = pane.current_curve.getData()
+    assert all(y == pytest.approx(1e-3) for x, y in zip(xs, ys) if x <= 200)
+    assert ys[-1] == pytest.approx(1e-3 * 0.5 ** ((xs[-1] - 200) / 100))

@@ -69,6 +69,11 @@ def test_a_logged_line_says_the_epoch_the_rate_and_the_speed():
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
 
 
+def test_a_run_with_a_decay_start_trains_at_its_rate_until_then_and_decays_after():
+    _, records = train(config(steps=4, lr=2e-3, lr_decay=0.5, decay_every=1, decay_start=2))
+    assert [r["lr"] for r in kinds(records, "train")] == pytest.approx([2e-3, 2e-3, 2e-3, 1e-3])
+
+
 def test_evaluations_fall_on_step_zero_and_every_eval_every_steps_and_the_run_ends_with_a_checkpoint(tmp_path):
     _, records = train(config(steps=4, eval_every=2), tmp_path / "run")
     evals = kinds(records, "eval")
@@ -123,8 +128,8 @@ def test_a_resumed_run_records_where_it_resumed_and_the_schedule_it_restored(tmp
     assert resumed.step == 2 and resumed.resumed_from.name == "step-000000002.pt"
     last = read_metrics(run / "metrics.jsonl")[-1]
     assert last == {"kind": "resume", "step": 2, "checkpoint": "step-000000002.pt",
-                    "schedule": [{"start": 0, "lr": 2e-3, "decay": 1.0, "every": 1000},
-                                 {"start": 2, "lr": 2e-3, "decay": 0.5, "every": 1000}]}
+                    "schedule": [{"start": 0, "lr": 2e-3, "decay": 1.0, "every": 1000, "decay_start": 0},
+                                 {"start": 2, "lr": 2e-3, "decay": 0.5, "every": 1000, "decay_start": 0}]}
 
 
 def test_steps_logged_before_a_first_checkpoint_are_marked_lost_by_a_resume_at_step_zero(tmp_path):

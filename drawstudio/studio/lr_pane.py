@@ -150,8 +150,7 @@ class LrPane(QWidget):
     def segments(self) -> list[schedule.Segment]:
         """The run's schedule as its records tell it."""
         assert self.train is not None
-        first = schedule.Segment(0, self.train.lr, self.train.lr_decay, self.train.decay_every)
-        return schedule.from_records(first, self.history.schedule_records)
+        return schedule.from_records(schedule.first_segment(self.train), self.history.schedule_records)
 
     def _show_current(self) -> None:
         step = self.history.step

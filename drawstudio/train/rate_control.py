@@ -15,7 +15,7 @@ from drawstudio.train import schedule
 class RateControl:
     def __init__(self, train: TrainConfig):
         self.train = train  # read at every evaluation, so a resumed run's new plateau settings apply
-        self.segments = [schedule.Segment(0, train.lr, train.lr_decay, train.decay_every)]
+        self.segments = [schedule.first_segment(train)]
         self.plateau = schedule.Plateau()
 
     def lr(self, step: int) -> float:

@@ -1,9 +1,10 @@
 """The learning-rate schedule: exponential decay that the user, or the plateau rule, may
 re-anchor at any step.
 
-    lr(step) = lr0 · rate^((step − start) / every)
+    lr(step) = lr0 · rate^((max(step, hold) − max(start, hold)) / every)
 
-for the newest segment whose `start` ≤ step. A change made while training runs starts a
+for the newest segment whose `start` ≤ step, where `hold` is the run's `decay_start`: the decay's
+clock stands still before it, so a run may train at its full rate first and anneal after. A change made while training runs starts a
 new segment at the current step; a segment that leaves the rate unset continues from
 the learning rate the schedule had reached, so changing only the decay never jumps.
 
@@ -17,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from drawstudio.config import validate_schedule
+from drawstudio.config import TrainConfig, validate_schedule
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,16 @@ class Segment:
     lr: float  # learning rate at `start`
     decay: float  # factor applied every `every` steps
     every: int
+    decay_start: int = 0  # the decay counts no step before this one (the run's `decay_start`)
 
     def lr_at(self, step: int) -> float:
-        return self.lr * self.decay ** ((step - self.start) / self.every)
+        decayed = max(step, self.decay_start) - max(self.start, self.decay_start)
+        return self.lr * self.decay ** (decayed / self.every)
+
+
+def first_segment(train: TrainConfig) -> Segment:
+    """The schedule a run starts with, from its training settings."""
+    return Segment(0, train.lr, train.lr_decay, train.decay_every, train.decay_start)
 
 
 def current_segment(step: int, segments: list[Segment]) -> Segment:
@@ -52,6 +60,7 @@ def change(
         lr=current.lr_at(step) if lr is None else lr,
         decay=current.decay if decay is None else decay,
         every=current.every if every is None else every,
+        decay_start=current.decay_start,
     )
     return [s for s in segments if s.start < step] + [new]
 
@@ -76,14 +85,16 @@ def to_list(segments: list[Segment]) -> list[dict[str, Any]]:
 def from_list(items: list[dict[str, Any]]) -> list[Segment]:
     """Segments stored by `to_list` (in a checkpoint or a resume record); ValueError or
     ConfigError when they cannot be a schedule, so a damaged file is refused, not trained on."""
-    segments = [Segment(int(i["start"]), float(i["lr"]), float(i["decay"]), int(i["every"])) for i in items]
+    # schedules stored before the decay could wait have no "decay_start": theirs began at once
+    segments = [Segment(int(i["start"]), float(i["lr"]), float(i["decay"]), int(i["every"]),
+                        int(i.get("decay_start", 0))) for i in items]
     if not segments:
         raise ValueError("the learning-rate schedule has no segments")
     for earlier, later in zip(segments, segments[1:]):
         if later.start <= earlier.start:  # `change` replaces a segment at the same step, never adds one
             raise ValueError(f"the schedule's segments are out of order (step {later.start} after {earlier.start})")
     for segment in segments:
-        validate_schedule(segment.lr, segment.decay, segment.every)
+        validate_schedule(segment.lr, segment.decay, segment.every, segment.decay_start)
     return segments
 
 
