@@ -104,6 +104,17 @@ def test_decay_start_holds_the_rate_of_a_run_made_on_the_command_line(tmp_path, 
     assert code != 0 and "cannot change decay_start: 2 → 0 of an existing run" in stderr
 
 
+def test_a_decay_asked_for_on_resume_applies_even_when_it_equals_the_one_the_run_was_created_with(
+        tmp_path, tiny_train_argv, run_cli):
+    run = tmp_path / "run"
+    assert run_cli(*tiny_train_argv(run, "--steps", "2", "--lr", "0.002", "--lr-decay", "1"))[0] == 0
+    assert run_cli(*tiny_train_argv(run, "--steps", "4", "--lr-decay", "0.5", "--decay-every", "1"))[0] == 0
+    code, stderr = run_cli(*tiny_train_argv(run, "--steps", "6", "--lr-decay", "1"))  # created with 1
+    assert code == 0, stderr
+    lrs = [r["lr"] for r in train_records(run)]
+    assert lrs == pytest.approx([2e-3, 2e-3, 2e-3, 1e-3, 5e-4, 5e-4])  # halving from step 2, held from step 4
+
+
 def test_sample_label_draws_that_class_and_another_label_draws_differently(tmp_path, tiny_train_argv, run_cli,
                                                                            monkeypatch):
     from drawstudio.model.draw import Draw

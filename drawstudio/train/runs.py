@@ -53,8 +53,10 @@ def reopen_config(run_dir: Path, model: dict[str, Any] | None = None, train: dic
              if k not in RESUMABLE and k not in SCHEDULE_FIELDS and getattr(config.train, k) != v}
     if fixed:
         raise ConfigError(f"{run_dir}: cannot change {_describe(fixed, config.train)} of an existing run")
-    schedule = {SCHEDULE_FIELDS[k]: v for k, v in train.items()
-                if k in SCHEDULE_FIELDS and getattr(config.train, k) != v}
+    # every value asked for, even one equal to the config's: the schedule may have changed since
+    # the run was created (a resume, the studio, the plateau rule), so "--lr-decay 1" on a run
+    # created with 1 still stops a decay begun later
+    schedule = {SCHEDULE_FIELDS[k]: v for k, v in train.items() if k in SCHEDULE_FIELDS}
     # refused before the trainer exists, which already appends to the run's metrics
     dataclasses.replace(config.train, **{k: v for k, v in train.items() if k in SCHEDULE_FIELDS}).validate()
     for key, value in train.items():
