@@ -10,6 +10,7 @@ from drawstudio.bench_textbook import TextbookDraw
 from drawstudio.config import ModelConfig
 from drawstudio.errors import ConfigError
 from drawstudio.model.draw import Draw
+from drawstudio.threads import default_threads
 
 
 def test_textbook_draw_computes_the_same_bound_as_the_project_model_with_the_same_weights():
@@ -66,4 +67,5 @@ def test_bench_command_races_the_textbook_and_writes_its_report(tmp_path, capsys
     assert "| small:4 |" in printed and "speed-up vs textbook" in printed
     (result,) = json.loads(out.read_text())["results"]
     assert result["speedup"] == pytest.approx(result["train_images_per_s"] / result["textbook_images_per_s"])
-    assert result["textbook_images_per_s"] > 0 and 1 <= result["threads"] <= torch.get_num_threads()
+    # bounded by the cores, not by the thread count now: the thread rule lowers that while other work runs
+    assert result["textbook_images_per_s"] > 0 and 1 <= result["threads"] <= default_threads()
