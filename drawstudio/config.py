@@ -89,7 +89,7 @@ class TrainConfig:
     binarize: str = "dynamic"  # dynamic: Bernoulli per batch; threshold: pixel > 125; none: intensities
     batch_size: int = 64  # images per step (summed over ranks when distributed)
     lr: float = 1e-3  # Adam learning rate at step 0
-    lr_decay: float = 1.0  # lr = lr0 * lr_decay ** (step / decay_every); 1.0 keeps it constant
+    lr_decay: float = 1.0  # lr = lr0 * lr_decay ** ((step - decay_start) / decay_every); 1.0 keeps it constant
     decay_every: int = 1000  # steps over which the learning rate shrinks by lr_decay
     decay_start: int = 0  # the decay begins at this step; the rate holds at lr until then
     plateau_factor: float = 0.5  # multiply the rate by this when the held-out bound stalls (1: never)

@@ -43,8 +43,8 @@ MODEL_INTS = (("T", "drawing steps T", 1, 1024), ("read_n", "read grid N", 1, 25
               ("dec_size", "decoder units", 1, 8192), ("z_size", "latent size z", 1, 4096),
               ("height", "image height", 1, 4096), ("width", "image width", 1, 4096))
 TRAIN_INTS = (("batch_size", "batch size", 1, 65536), ("steps", "train until step", 0, 100_000_000),
-              ("decay_every", "decay interval", 1, 100_000_000), ("decay_start", "decay starts at step", 0,
-                                                                   100_000_000),
+              ("decay_every", "decay interval", 1, 100_000_000),
+              ("decay_start", "decay starts at step", 0, 100_000_000),
               ("eval_every", "test NLL every (0 = never)", 0, 100_000_000),
               ("plateau_patience", "plateau: evaluations (0 = off)", 0, 1_000_000),
               ("kl_warmup_steps", "KL warm-up steps (0 = off)", 0, 100_000_000))

@@ -3,10 +3,11 @@ re-anchor at any step.
 
     lr(step) = lr0 · rate^((max(step, hold) − max(start, hold)) / every)
 
-for the newest segment whose `start` ≤ step, where `hold` is the run's `decay_start`: the decay's
-clock stands still before it, so a run may train at its full rate first and anneal after. A change made while training runs starts a
-new segment at the current step; a segment that leaves the rate unset continues from
-the learning rate the schedule had reached, so changing only the decay never jumps.
+for the newest segment whose `start` ≤ step, where `hold` is the run's `decay_start`: the
+decay's clock stands still before it, so a run may train at its full rate first and anneal
+after. A change made while training runs starts a new segment at the current step; a segment
+that leaves the rate unset continues from the learning rate the schedule had reached, so
+changing only the decay never jumps.
 
 The plateau rule lowers the rate by a factor when the held-out bound stops improving; it
 only decides when (`plateau_step`), and the change is a new segment like a user's.
