@@ -27,7 +27,7 @@ SCHEDULE = {"lr": 1e-3, "lr_decay": 0.5, "decay_every": 6248, "decay_start": 0, 
 # The benchmark's attention start: the read's 2×2 grid spanning the image, both filters half a
 # stride wide, both intensities 1. The default start (ModelConfig) draws from the first minute
 # but at T=64 it learns slower after the first epochs; over 16 epochs this one ends lower
-# (README, "Which start for the long run").
+# (README, "Which start and schedule for the long run").
 _LONG_RUN_START = {"read_stride_init": 1.0, "read_sigma_init": 0.5, "write_sigma_init": 0.5,
                    "read_gamma_init": 1.0, "write_gamma_init": 1.0}
 # The benchmark's schedule, for its 16 epochs (12,500 steps): the full rate for 10 epochs, where
