@@ -149,7 +149,7 @@ def test_setup_dialog_starts_with_a_decaying_rate_and_the_plateau_rule_both_edit
     dialog.choose_preset("mnist-attention")
     train = dialog.config().train
     assert (train.plateau_factor, train.plateau_patience, train.eval_every) == (0.5, 2, 781)
-    assert (train.decay_start, train.decay_every, train.kl_warmup_steps) == (7810, 1562, 0)  # the benchmark's
+    assert (train.steps, train.decay_start, train.decay_every, train.kl_warmup_steps) == (12500, 7810, 1562, 0)
     dialog.choose_preset("two-digit-mnist")  # picked after it: nothing of the benchmark's schedule stays
     train = dialog.config().train
     assert (train.decay_start, train.decay_every, train.kl_warmup_steps) == (0, 6248, 300)
