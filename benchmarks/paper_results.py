@@ -87,14 +87,22 @@ def plot(rows: list[dict], records: list[dict], path: Path) -> None:
     widget.addItem(pg.InfiniteLine(public, angle=0, pen=pg.mkPen((120, 120, 120), style=dashed),
                                    label=f"{public_label}: {public}",
                                    labelOpts={"position": 0.25, "color": (90, 90, 90)}))
-    for change in (r for r in records if r["kind"] == "schedule"):
+    for index, change in enumerate(r for r in records if r["kind"] == "schedule"):
         at = next((r["epoch"] for r in trains if r["step"] > change["step"]), None)
         if at is not None:
             widget.addItem(pg.InfiniteLine(at, angle=90, pen=pg.mkPen((200, 120, 0), style=dashed),
-                                           label=f"lr → {change['lr']:.0e}", labelOpts={"position": 0.6, "color": (200, 120, 0)}))
+                                           label=_change_label(change),
+                                           # one row each, so labels of changes close together do not overlap
+                                           labelOpts={"position": 0.65 - 0.08 * (index % 4), "color": (200, 120, 0)}))
     widget.setYRange(PAPER - 5, 220)
     app.processEvents()
     pyqtgraph.exporters.ImageExporter(widget.plotItem).export(str(path))
+
+
+def _change_label(change: dict) -> str:
+    """A schedule change as the curve marks it: the rate it starts from and how it moves on."""
+    moves = "held" if change["decay"] == 1 else f"×{change['decay']:g} per {change['every']:,} steps"
+    return f"lr {change['lr']:.1e}, {moves}"
 
 
 def main(argv: list[str] | None = None) -> int:
