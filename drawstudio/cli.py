@@ -258,7 +258,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--iw-samples {args.iw_samples} must be at least 1")
     if args.max_images is not None and args.max_images < 1:
         raise ConfigError(f"--max-images {args.max_images} must be at least 1")
-    trainer = open_run(args.run, device=args.device, data_dir=args.data_dir)
+    trainer = open_run(args.run, device=args.device, data_dir=args.data_dir, threads=args.threads)
     _warn_skipped(trainer)
     result = trainer.evaluate(args.split, args.max_images, iw_samples=args.iw_samples, log=False)
     result.pop("kind")
@@ -291,7 +291,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise ConfigError(f"--n {args.n} must be at least 1")
-    trainer = open_run(args.run, device=args.device, data_dir=args.data_dir)
+    trainer = open_run(args.run, device=args.device, data_dir=args.data_dir, threads=args.threads)
     _warn_skipped(trainer)
     model = trainer.model
     classes = model.config.num_classes
@@ -327,7 +327,7 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps {args.steps} must be at least 1")
-    trainer = open_run(args.run, device=args.device, data_dir=args.data_dir)
+    trainer = open_run(args.run, device=args.device, data_dir=args.data_dir, threads=args.threads)
     if not trainer.data.num_classes:
         raise ConfigError(f"{args.run}: dataset {trainer.data.name!r} has no class labels to learn")
     model, accuracy = train_classifier(trainer, args.steps, progress=lambda m: print(m, file=sys.stderr))

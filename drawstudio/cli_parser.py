@@ -163,6 +163,8 @@ def _run_group(parser: argparse.ArgumentParser, what: str) -> None:
                        help="auto, cpu, cuda or cuda:N (default: the device the run was trained on)")
     group.add_argument("--data-dir", metavar="DIR",
                        help="where the run's dataset files are now (default: where they were)")
+    group.add_argument("--threads", type=int, metavar="N",
+                       help="CPU threads (0: one per core other processes leave free; default: the run's setting)")
 
 
 def add_eval(commands: argparse._SubParsersAction) -> None:

@@ -142,6 +142,21 @@ def test_sample_label_draws_that_class_and_another_label_draws_differently(tmp_p
     assert not torch.equal(drawn[0], drawn[1])  # same seed and noise: only the class differs
 
 
+def test_eval_and_sample_run_on_the_threads_asked_for_and_refuse_an_impossible_count(tiny_run, run_cli, tmp_path):
+    before = torch.get_num_threads()
+    try:
+        for argv in (["eval", "--run", tiny_run, "--max-images", "8"],
+                     ["sample", "--run", tiny_run, "--n", "2", "--png", tmp_path / "s.png", "--gif", tmp_path / "s.gif"]):
+            torch.set_num_threads(2)
+            code, stderr = run_cli(*argv, "--threads", "1")
+            assert code == 0, stderr
+            assert torch.get_num_threads() == 1, argv[0]
+        code, stderr = run_cli("eval", "--run", tiny_run, "--threads", "-1")
+        assert code == 1 and "threads=-1" in stderr and "must be 0 (default) or more" in stderr
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_eval_reports_the_split_and_the_iw_bound_it_was_asked_for(tmp_path, shared_data, run_cli, capsys):
     run = tmp_path / "run"
     assert run_cli("train", "--run", run, "--dataset", "binarized-mnist", "--data-dir",

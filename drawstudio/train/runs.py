@@ -71,13 +71,16 @@ def _describe(changes: dict[str, Any], current: Any) -> str:
 
 
 def open_run(run_dir: Path, *, device: str | None = None, data_dir: str | None = None,
-             data: ImageData | None = None) -> Trainer:
+             data: ImageData | None = None, threads: int | None = None) -> Trainer:
     """A trainer holding the run's newest checkpoint that writes nothing to the run."""
     config = load_run_config(run_dir)
     if device is not None:
         config.train.device = device
     if data_dir is not None:
         config.train.data_dir = data_dir
+    if threads is not None:
+        config.train.threads = threads
+        config.train.validate()
     trainer = Trainer(config, None, data=data)
     found = ckpt.newest_loadable(run_dir, trainer.device)
     if found is None:
