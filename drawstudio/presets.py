@@ -20,8 +20,8 @@ _PAPER_MNIST_MODEL = {"T": 64, "read_n": 2, "write_n": 5, "enc_size": 256, "dec_
 # low from epoch 9 on (README, "The paper's benchmark"). The KL's weight reaches 1 at step 300
 # (README, "Drawing from the first minute"). A higher rate wins at T=16 but diverges at the
 # paper's T=64, even decaying (lr 3e-3 halving every 3 epochs blew up near step 1,000), so these
-# are for the long model. Every preset sets every key, so picking one after another in the
-# new-run dialog leaves nothing of the first behind.
+# are for the long model. Every preset sets every one of these keys, so picking one after
+# another in the new-run dialog leaves none of the first one's schedule behind.
 SCHEDULE = {"lr": 1e-3, "lr_decay": 0.5, "decay_every": 6248, "decay_start": 0, "plateau_factor": 0.5,
             "plateau_patience": 2, "kl_warmup_steps": 300}
 # The benchmark's attention start: the read's 2×2 grid spanning the image, both filters half a
