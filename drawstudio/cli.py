@@ -152,6 +152,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             data = load_dataset(config.train.dataset, config.train.data_dir, image_size=(m.height, m.width),
                                 channels=m.channels, download=args.download)
             config.train.steps = math.ceil(args.epochs * len(data.train) / config.train.batch_size)
+        if args.preset:  # a new run: an existing one refuses --preset
+            _fit_preset_schedule(config, args.preset, given=train)
         trainer = Trainer(config, args.run, data=data, dist=dist, download=args.download)
         if schedule_change:
             trainer.change_schedule(**schedule_change)
@@ -170,6 +172,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         del trainer
         gc.collect()
         shutdown()
+
+
+def _fit_preset_schedule(config: RunConfig, preset: str, given: dict[str, Any]) -> None:
+    """Fit the preset's schedule to the run's length, but for the settings given as flags."""
+    from drawstudio.presets import fitted_schedule
+
+    for key, value in fitted_schedule(preset, config.train.steps).items():
+        if key not in given:
+            setattr(config.train, key, value)
 
 
 def _tensorboard(trainer: Any) -> Any:

@@ -33,7 +33,8 @@ _LONG_RUN_START = {"read_stride_init": 1.0, "read_sigma_init": 0.5, "write_sigma
 # The benchmark's length, 16 epochs (12,500 steps), and a schedule made for it: the full rate
 # for 10 epochs, where the bound still falls, then halving every 2 epochs to an eighth of it at
 # epoch 16. Its start needs no KL warm-up (its KL stays small until the read learns to move).
-# A longer run wants the hold and the interval scaled with it (README, "The current run").
+# A run of another length gets the hold and the interval scaled with it (`fitted_schedule`), so
+# it also ends at an eighth of the rate.
 _BENCHMARK_TRAINING = {"steps": 12500, "decay_start": 7810, "decay_every": 1562, "kl_warmup_steps": 0}
 # binarized MNIST has 50,000 training images: one evaluation per epoch at batch 64
 _BINARIZED_MNIST = {**SCHEDULE, "dataset": "binarized-mnist", "binarize": "none", "batch_size": 64,
@@ -75,15 +76,32 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def apply_preset(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """`config` (a RunConfig dict) with the preset's settings on top."""
+def apply_preset(config: dict[str, Any], name: str, steps: int | None = None) -> dict[str, Any]:
+    """`config` (a RunConfig dict) with the preset's settings on top; with `steps`, for a run
+    of that length, its schedule fitted to it."""
     if name not in PRESETS:
         raise ConfigError(f"--preset {name!r}: not one of {', '.join(PRESETS)}")
     preset = PRESETS[name]
     result = copy.deepcopy(config)
     result["model"].update(preset["model"])
     result["train"].update(preset["train"])
+    if steps is not None:
+        result["train"]["steps"] = steps
+        result["train"].update(fitted_schedule(name, steps))
     return result
+
+
+def fitted_schedule(name: str, steps: int) -> dict[str, int]:
+    """Preset `name`'s hold (`decay_start`) and decay interval (`decay_every`) for a run of
+    `steps` steps. A preset made for a length scales both with the run's, so the rate falls
+    over the same share of the run to the same end value; a preset without a length of its
+    own has nothing to fit (empty)."""
+    train = PRESETS[name]["train"]
+    if "steps" not in train:
+        return {}
+    share = steps / train["steps"]
+    return {"decay_start": round(train["decay_start"] * share),
+            "decay_every": max(1, round(train["decay_every"] * share))}
 
 
 def describe() -> str:

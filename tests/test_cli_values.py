@@ -83,6 +83,24 @@ def test_settings_come_from_defaults_then_config_then_preset_then_flags(tmp_path
     assert stored["train"]["seed"] == 11  # the config file over the default
 
 
+def test_a_presets_schedule_is_fitted_to_the_length_asked_for_but_not_over_a_flag(tmp_path, shared_data, run_cli):
+    made_for = PRESETS["mnist-attention"]["train"]  # 12,500 steps: held to 7,810, halving every 1,562
+    run = tmp_path / "run"
+    code, stderr = run_cli("train", "--run", run, "--preset", "mnist-attention", "--data-dir",
+                           shared_data / "binarized_mnist", "--epochs", "0.004", *TINY_BINARIZED[:-1],
+                           "--log-every", "1")  # 50,000 images at batch 8: 25 steps, 1/500 of the preset's
+    assert code == 0, stderr
+    train = stored_config(run)["train"]
+    assert (train["steps"], train["decay_start"], train["decay_every"]) == (25, 16, 3)
+    # step k trains at the rate after k − 1 steps: held for 16, then halving every 3, to an eighth at step 25
+    expected = [made_for["lr"] * 0.5 ** (max(0, k - 16) / 3) for k in range(25)]
+    assert [r["lr"] for r in train_records(run)] == pytest.approx(expected)
+    given = tmp_path / "given"
+    assert run_cli("train", "--run", given, "--preset", "mnist-attention", "--data-dir", shared_data / "binarized_mnist",
+                   "--steps", "25", "--decay-start", "5", *TINY_BINARIZED)[0] == 0
+    assert (stored_config(given)["train"]["decay_start"], stored_config(given)["train"]["decay_every"]) == (5, 3)
+
+
 def test_a_config_file_alone_gives_the_run_its_values(tmp_path, tiny_train_argv, run_cli):
     config = tmp_path / "start.json"
     config.write_text(json.dumps({"model": {"read_n": 3, "canvas_init": -1.0}, "train": {"grad_clip": 2.5}}))

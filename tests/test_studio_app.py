@@ -156,6 +156,26 @@ def test_setup_dialog_starts_with_a_decaying_rate_and_the_plateau_rule_both_edit
 
 
 @pytest.mark.usefixtures("no_thread_left")
+def test_setup_dialog_fits_a_presets_schedule_to_the_length_until_it_is_edited_by_hand(qtbot, mnist_dir):
+    from drawstudio.studio.run_setup import RunSetupDialog
+
+    dialog = RunSetupDialog(dataset="mnist", data_dir=str(mnist_dir), check_online=False)
+    qtbot.addWidget(dialog)
+    dialog.choose_preset("mnist-attention")
+    dialog.ints["steps"].setValue(25000)  # twice the preset's length: twice its hold and interval
+    train = dialog.config().train
+    assert (train.steps, train.decay_start, train.decay_every) == (25000, 15620, 3124)
+    assert "Edited" not in dialog.preset_note.text()
+    dialog.ints["decay_start"].setValue(9000)
+    dialog.ints["steps"].setValue(12500)
+    train = dialog.config().train
+    assert (train.decay_start, train.decay_every) == (9000, 3124) and "Edited" in dialog.preset_note.text()
+    dialog.choose_preset("two-digit-mnist")  # no length of its own: a new length leaves its schedule
+    dialog.ints["steps"].setValue(40000)
+    assert (dialog.config().train.decay_start, dialog.config().train.decay_every) == (0, 6248)
+
+
+@pytest.mark.usefixtures("no_thread_left")
 def test_setup_dialog_says_a_colour_preset_needs_an_image_folder(qtbot, mnist_dir):
     from drawstudio.studio.run_setup import FOLDER, RunSetupDialog
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig
 from drawstudio.data import DatasetInfo, available_datasets
 from drawstudio.errors import DrawStudioError
-from drawstudio.presets import PRESETS, SCHEDULE, apply_preset
+from drawstudio.presets import PRESETS, SCHEDULE, apply_preset, fitted_schedule
 from drawstudio.settings_help import TENSORBOARD_DIR, help_for
 from drawstudio.studio.dataset_download import DownloadRow
 from drawstudio.studio.lr_pane import ScientificSpinBox
@@ -171,6 +171,8 @@ class RunSetupDialog(QDialog):
         train_grid = QGridLayout(train_box)
         for index, (name, label, low, high) in enumerate(TRAIN_INTS):
             self._int_field(train_grid, index, name, label, low, high, getattr(train_defaults, name))
+        self._fitted_steps = train_defaults.steps
+        self.ints["steps"].valueChanged.connect(self._steps_changed)
         self.lr = ScientificSpinBox()
         self.lr.setValue(train_defaults.lr)
         self.lr_decay = _factor_box(train_defaults.lr_decay)
@@ -233,6 +235,18 @@ class RunSetupDialog(QDialog):
             self._show_config(unchecked_config(apply_preset(self.config().to_dict(), name)), preset_dataset(name))
         self._validate()
 
+    def _steps_changed(self, steps: int) -> None:
+        """A new length: a picked preset's schedule, while its fields still hold it fitted to the
+        length before, is fitted to this one (edited by hand, it is left alone)."""
+        name, before = self.preset.currentData(), self._fitted_steps
+        self._fitted_steps = steps
+        if name == CUSTOM:
+            return
+        fitted_before = fitted_schedule(name, before)
+        if all(self.ints[key].value() == value for key, value in fitted_before.items()):
+            for key, value in fitted_schedule(name, steps).items():
+                self.ints[key].setValue(value)
+
     def _show_config(self, config: RunConfig, dataset: str | None) -> None:
         """Set the model and training fields from `config`, then pick `dataset` (None: an image
         folder). The dataset comes last because a named dataset fixes the image shape."""
@@ -257,7 +271,7 @@ class RunSetupDialog(QDialog):
         change nothing, and the dataset is the preset's (or a folder, for a folder preset)."""
         current = self.config().to_dict()
         same_dataset = self.dataset.currentData() == (preset_dataset(name) or FOLDER)
-        return same_dataset and apply_preset(current, name) == current
+        return same_dataset and apply_preset(current, name, current["train"]["steps"]) == current
 
     def _show_preset_note(self) -> None:
         name = self.preset.currentData()
