@@ -165,6 +165,7 @@ def test_setup_dialog_fits_a_presets_schedule_to_the_length_until_it_is_edited_b
     dialog.ints["steps"].setValue(25000)  # twice the preset's length: twice its hold and interval
     train = dialog.config().train
     assert (train.steps, train.decay_start, train.decay_every) == (25000, 15620, 3124)
+    assert "made for 12,500 steps and follows" in dialog.preset_note.text()
     assert "Edited" not in dialog.preset_note.text()
     dialog.ints["decay_start"].setValue(9000)
     dialog.ints["steps"].setValue(12500)

@@ -282,6 +282,9 @@ class RunSetupDialog(QDialog):
         if preset_dataset(name) is None:
             lines.append(f"<b>Needs a folder of images</b> ({name} has no built-in loader): choose it under "
                          "Data ▸ image folder.")
+        made_for = PRESETS[name]["train"].get("steps")
+        if made_for:
+            lines.append(f"Its decay is made for {made_for:,} steps and follows “train until step”.")
         fieldless = preset_fieldless_settings(name)
         if fieldless:
             settings = ", ".join(f"{key} = {value}" for key, value in fieldless.items())
