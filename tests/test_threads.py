@@ -1,6 +1,7 @@
 """The CPU thread rule: one thread per core other processes leave free (drawstudio/threads.py)."""
 
 import threading
+import time
 
 import pytest
 
@@ -77,7 +78,10 @@ def test_governor_keeps_a_fixed_count_and_applies_it_on_each_new_thread():
 def test_read_cpu_times_sees_this_process_work():
     first = read_cpu_times()
     assert first is not None
-    sum(i * i for i in range(300_000))
+    # os.times() counts in clock ticks (10 ms): work well past a few ticks however fast the CPU
+    started = time.process_time()
+    while time.process_time() - started < 0.1:
+        sum(i * i for i in range(10_000))
     second = read_cpu_times()
     assert second.own > first.own and second.wall > first.wall and second.taken >= first.taken
 
