@@ -13,6 +13,7 @@ Remedies (repeat --remedy to combine):
     write-attention-weights=K  only the write's
     write-stride=V       start the write's stride at V of the one spanning the image (σ the same share of it)
     attention-rate=K     the attention layers step K times further (an Adam group of their own)
+    lr-warmup=STEPS      the schedule's rate scaled by min(1, (step + 1) / STEPS): a linear warm-up
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def attention_rate(trainer: Trainer, factor: float) -> None:
     trainer.optimizer = optimizer
 
 
+def lr_warmup(trainer: Trainer, steps: float) -> None:
+    """Scale the schedule's rate linearly from 1/steps at step 0 to the full rate at `steps`."""
+    scheduled = trainer.rate.lr
+    trainer.rate.lr = lambda step: scheduled(step) * min(1.0, (step + 1) / steps)
+
+
 def install(remedies: list[tuple[str, float]]) -> None:
     build, start = Draw.__init__, Trainer.__init__
 
@@ -78,6 +85,8 @@ def install(remedies: list[tuple[str, float]]) -> None:
         for name, value in remedies:
             if name == "attention-rate":
                 attention_rate(trainer, value)
+            elif name == "lr-warmup":
+                lr_warmup(trainer, value)
 
     Draw.__init__ = built
     Trainer.__init__ = started
@@ -85,7 +94,7 @@ def install(remedies: list[tuple[str, float]]) -> None:
 
 def parse_remedy(text: str) -> tuple[str, float]:
     names = ("forget-bias", "posterior-log-sigma", "attention-weights", "write-attention-weights", "write-stride",
-             "attention-rate")
+             "attention-rate", "lr-warmup")
     name, _, value = text.partition("=")
     if name not in names:
         raise argparse.ArgumentTypeError(f"{name!r} is not one of {', '.join(names)}")

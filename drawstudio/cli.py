@@ -90,15 +90,17 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
     return model, train
 
 
-def new_run_config(args: argparse.Namespace, model: dict[str, Any], train: dict[str, Any]) -> RunConfig:
-    """Config for a new run: defaults, then --config, then --preset, then explicit flags."""
-    base = RunConfig.load(args.config).to_dict() if args.config else RunConfig().to_dict()
+def new_run_config(args: argparse.Namespace, model: dict[str, Any], train: dict[str, Any],
+                   written: dict[str, dict[str, Any]]) -> RunConfig:
+    """Config for a new run: defaults, then --preset, then the settings the --config file
+    holds (`written`), then explicit flags: the more specific the source, the later it comes."""
+    base = RunConfig().to_dict()
     if args.preset:
         from drawstudio.presets import apply_preset
 
         base = apply_preset(base, args.preset)
-    base["model"].update(model)
-    base["train"].update(train)
+    base["model"].update({**written["model"], **model})
+    base["train"].update({**written["train"], **train})
     if args.conditional and not base["model"]["num_classes"]:
         base["model"]["num_classes"] = _dataset_classes(base["train"])
     return RunConfig.from_dict(base, "command line")
@@ -131,12 +133,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, train = requested_values(args)
     if args.epochs is not None and not args.epochs > 0:
         raise ConfigError(f"--epochs {args.epochs} must be a positive number")
+    written: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
     if is_run(args.run):
         config, schedule_change = existing_run_config(args, model, train)
     else:
         if not (args.dataset or args.config or args.preset):
             raise ConfigError("--dataset is required for a new run")
-        config, schedule_change = new_run_config(args, model, train), {}
+        if args.config:
+            written = RunConfig.settings_in(args.config)
+        config, schedule_change = new_run_config(args, model, train, written), {}
     if config.train.tensorboard is not None:
         from drawstudio.tensorboard_log import require
 
@@ -153,7 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 channels=m.channels, download=args.download)
             config.train.steps = math.ceil(args.epochs * len(data.train) / config.train.batch_size)
         if args.preset:  # a new run: an existing one refuses --preset
-            _fit_preset_schedule(config, args.preset, given=train)
+            _fit_preset_schedule(config, args.preset, given={**written["train"], **train})
         trainer = Trainer(config, args.run, data=data, dist=dist, download=args.download)
         if schedule_change:
             trainer.change_schedule(**schedule_change)
@@ -175,7 +180,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _fit_preset_schedule(config: RunConfig, preset: str, given: dict[str, Any]) -> None:
-    """Fit the preset's schedule to the run's length, but for the settings given as flags."""
+    """Fit the preset's schedule to the run's length, but for the settings given (as flags or
+    in the --config file)."""
     from drawstudio.presets import fitted_schedule
 
     for key, value in fitted_schedule(preset, config.train.steps).items():

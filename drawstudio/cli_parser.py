@@ -85,7 +85,8 @@ def add_train_data(group: argparse._ArgumentGroup) -> None:
 
 def add_train_model(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--config", type=Path, metavar="FILE",
-                       help="a config.json to start a new run from (default: the built-in settings)")
+                       help="a config.json, whole or partial, to start a new run from: the settings it holds "
+                            "apply over a --preset's, flags over both (default: the built-in settings)")
     group.add_argument("--preset", metavar="NAME",
                        help="the paper's settings for one of its experiments, for a new run "
                             "(see drawstudio presets; default: none)")

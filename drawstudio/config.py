@@ -198,19 +198,32 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{path}: cannot read config ({_reason(error)})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-        except ValueError:  # Python refuses to convert integers of thousands of digits
-            raise ConfigError(f"{path}: holds a number with too many digits") from None
-        except RecursionError:
-            raise ConfigError(f"{path}: nested too deeply to be a config") from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(_read_json(path), str(path))
+
+    @classmethod
+    def settings_in(cls, path: Path) -> dict[str, dict[str, Any]]:
+        """The settings a config file holds, section by section and checked as `load` checks
+        them, without the defaults `load` fills in: a partial file laid over a preset changes
+        only what it names."""
+        data = _read_json(path)
+        cls.from_dict(data, str(path))
+        return {"model": dict(upgrade_model_section(data.get("model", {}))), "train": dict(data.get("train", {}))}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read config ({_reason(error)})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    except ValueError:  # Python refuses to convert integers of thousands of digits
+        raise ConfigError(f"{path}: holds a number with too many digits") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config") from None
+    return data
 
 
 def upgrade_model_section(model: Any) -> Any:

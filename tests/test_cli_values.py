@@ -1,5 +1,5 @@
 """What the CLI's options do to the numbers: logging averages, the plain model, the canvas,
-where settings come from (defaults < --config < --preset < flags), the class a conditional
+where settings come from (defaults < --preset < --config < flags), the class a conditional
 sample draws, and which split and bound `eval` reports."""
 
 import json
@@ -64,10 +64,10 @@ def test_presets_lists_every_preset_with_its_source(run_cli, capsys):
     assert lines == [f"{name}: {preset['source']}" for name, preset in PRESETS.items()]
 
 
-def test_settings_come_from_defaults_then_config_then_preset_then_flags(tmp_path, shared_data, run_cli):
+def test_settings_come_from_defaults_then_preset_then_config_file_then_flags(tmp_path, shared_data, run_cli):
     config = tmp_path / "start.json"
-    config.write_text(json.dumps({"model": {"read_n": 3, "write_n": 2, "z_size": 7},
-                                  "train": {"lr": 0.002, "seed": 11}}))
+    config.write_text(json.dumps({"model": {"read_n": 3, "read_gamma_init": 7, "z_size": 7},
+                                  "train": {"lr": 0.002, "seed": 11, "decay_every": 5}}))
     run = tmp_path / "run"
     code, stderr = run_cli("train", "--run", run, "--config", config, "--preset", "mnist-attention",
                            "--data-dir", shared_data / "binarized_mnist", "--steps", "1", "--lr", "0.003",
@@ -75,8 +75,10 @@ def test_settings_come_from_defaults_then_config_then_preset_then_flags(tmp_path
     assert code == 0, stderr
     stored = stored_config(run)
     preset = PRESETS["mnist-attention"]
-    assert stored["model"]["read_n"] == preset["model"]["read_n"] == 2  # the preset over the config file
-    assert stored["model"]["write_n"] == preset["model"]["write_n"] == 5
+    assert (stored["model"]["read_n"], stored["model"]["read_gamma_init"]) == (3, 7)  # the file over the preset
+    assert stored["train"]["decay_every"] == 5  # the file's, not the preset's fitted to the run's length
+    assert stored["model"]["write_n"] == preset["model"]["write_n"] == 5  # the preset where the file is silent
+    assert stored["model"]["read_sigma_init"] == preset["model"]["read_sigma_init"] == 0.5
     assert stored["train"]["dataset"] == "binarized-mnist" and stored["train"]["binarize"] == "none"
     assert (stored["model"]["T"], stored["model"]["enc_size"], stored["model"]["z_size"]) == (2, 16, 4)  # flags
     assert stored["train"]["lr"] == 0.003  # a flag over the config file
