@@ -90,20 +90,23 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
     return model, train
 
 
-def new_run_config(args: argparse.Namespace, model: dict[str, Any], train: dict[str, Any],
-                   written: dict[str, dict[str, Any]]) -> RunConfig:
+def new_run_config(args: argparse.Namespace, model: dict[str, Any], train: dict[str, Any]
+                   ) -> tuple[RunConfig, dict[str, Any]]:
     """Config for a new run: defaults, then --preset, then the settings the --config file
-    holds (`written`), then explicit flags: the more specific the source, the later it comes."""
+    holds, then explicit flags (the more specific the source, the later it comes); and the
+    training settings given in the file or as flags."""
     base = RunConfig().to_dict()
     if args.preset:
         from drawstudio.presets import apply_preset
 
         base = apply_preset(base, args.preset)
+    written = RunConfig.settings_in(args.config, under=base) if args.config else {"model": {}, "train": {}}
+    given = {**written["train"], **train}
     base["model"].update({**written["model"], **model})
-    base["train"].update({**written["train"], **train})
+    base["train"].update(given)
     if args.conditional and not base["model"]["num_classes"]:
         base["model"]["num_classes"] = _dataset_classes(base["train"])
-    return RunConfig.from_dict(base, "command line")
+    return RunConfig.from_dict(base, "command line"), given
 
 
 def _dataset_classes(train: dict[str, Any]) -> int:
@@ -133,15 +136,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, train = requested_values(args)
     if args.epochs is not None and not args.epochs > 0:
         raise ConfigError(f"--epochs {args.epochs} must be a positive number")
-    written: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    given = train
     if is_run(args.run):
         config, schedule_change = existing_run_config(args, model, train)
     else:
         if not (args.dataset or args.config or args.preset):
             raise ConfigError("--dataset is required for a new run")
-        if args.config:
-            written = RunConfig.settings_in(args.config)
-        config, schedule_change = new_run_config(args, model, train, written), {}
+        (config, given), schedule_change = new_run_config(args, model, train), {}
     if config.train.tensorboard is not None:
         from drawstudio.tensorboard_log import require
 
@@ -158,7 +159,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 channels=m.channels, download=args.download)
             config.train.steps = math.ceil(args.epochs * len(data.train) / config.train.batch_size)
         if args.preset:  # a new run: an existing one refuses --preset
-            _fit_preset_schedule(config, args.preset, given={**written["train"], **train})
+            _fit_preset_schedule(config, args.preset, given=given)
         trainer = Trainer(config, args.run, data=data, dist=dist, download=args.download)
         if schedule_change:
             trainer.change_schedule(**schedule_change)

@@ -171,13 +171,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: Any, source: str = "config") -> RunConfig:
         """Parse and validate; errors name `source` (a file path or 'config') and the field."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: expected a JSON object with 'model' and 'train', got {type(data).__name__}")
-        unknown = set(data) - {"model", "train"}
-        if unknown:
-            raise ConfigError(
-                f"{source}: unknown section(s) {brief(sorted(unknown, key=str))}; expected 'model' and 'train'"
-            )
+        _check_sections(data, source)
         try:
             config = cls(
                 model=_dataclass_from_dict(ModelConfig, upgrade_model_section(data.get("model", {})), "model"),
@@ -201,13 +195,26 @@ class RunConfig:
         return cls.from_dict(_read_json(path), str(path))
 
     @classmethod
-    def settings_in(cls, path: Path) -> dict[str, dict[str, Any]]:
-        """The settings a config file holds, section by section and checked as `load` checks
-        them, without the defaults `load` fills in: a partial file laid over a preset changes
-        only what it names."""
+    def settings_in(cls, path: Path, under: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        """The settings a config file holds, section by section, without the defaults `load`
+        fills in: a partial file laid over a preset changes only what it names. Checked as
+        `load` checks them, laid over `under` (a RunConfig dict; the defaults when None), so a
+        file that fits only the settings it is laid over is not refused."""
         data = _read_json(path)
-        cls.from_dict(data, str(path))
-        return {"model": dict(upgrade_model_section(data.get("model", {}))), "train": dict(data.get("train", {}))}
+        _check_sections(data, str(path))
+        written = {"model": upgrade_model_section(data.get("model", {})), "train": data.get("train", {})}
+        base = cls().to_dict() if under is None else under
+        cls.from_dict({name: {**base[name], **section} if isinstance(section, dict) else section
+                       for name, section in written.items()}, str(path))
+        return written
+
+
+def _check_sections(data: Any, source: str) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a JSON object with 'model' and 'train', got {type(data).__name__}")
+    unknown = set(data) - {"model", "train"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {brief(sorted(unknown, key=str))}; expected 'model' and 'train'")
 
 
 def _read_json(path: Path) -> Any:

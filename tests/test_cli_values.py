@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from drawstudio.presets import PRESETS
+from drawstudio.config import RunConfig
+from drawstudio.presets import PRESETS, apply_preset
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.runs import open_run
@@ -83,6 +84,16 @@ def test_settings_come_from_defaults_then_preset_then_config_file_then_flags(tmp
     assert (stored["model"]["T"], stored["model"]["enc_size"], stored["model"]["z_size"]) == (2, 16, 4)  # flags
     assert stored["train"]["lr"] == 0.003  # a flag over the config file
     assert stored["train"]["seed"] == 11  # the config file over the default
+
+
+def test_a_config_file_is_checked_over_the_preset_it_is_laid_on(tmp_path, run_cli):
+    wide = tmp_path / "wide.json"
+    wide.write_text(json.dumps({"model": {"read_n": 40}}))  # fits the 60x60 canvases, not 28x28 digits
+    over_two_digits = apply_preset(RunConfig().to_dict(), "two-digit-mnist")
+    assert RunConfig.settings_in(wide, under=over_two_digits) == {"model": {"read_n": 40}, "train": {}}
+    code, stderr = run_cli("train", "--run", tmp_path / "run", "--config", wide, "--preset", "mnist-attention")
+    assert code != 0 and f"{wide}: read_n=40 a 40x40 grid does not fit a 28x28 image" in stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_presets_schedule_is_fitted_to_the_length_asked_for_but_not_over_a_flag(tmp_path, shared_data, run_cli):
