@@ -114,6 +114,19 @@ def test_a_presets_schedule_is_fitted_to_the_length_asked_for_but_not_over_a_fla
     assert (stored_config(given)["train"]["decay_start"], stored_config(given)["train"]["decay_every"]) == (5, 3)
 
 
+def test_the_benchmark_presets_clip_leaves_the_paper_models_ordinary_gradients_unscaled(tmp_path, shared_data,
+                                                                                          run_cli):
+    run = tmp_path / "run"
+    code, stderr = run_cli("train", "--run", run, "--preset", "mnist-attention", "--data-dir",
+                           shared_data / "binarized_mnist", "--steps", "3", "--eval-every", "0", "--log-every", "1",
+                           "--threads", "1", "--quiet")  # the paper's model at batch 64
+    assert code == 0, stderr
+    clip = stored_config(run)["train"]["grad_clip"]
+    norms = [r["grad_norm"] for r in train_records(run)]
+    # a clip at 10 would scale every one of these steps (README, "Which start and schedule for the long run")
+    assert len(norms) == 3 and all(10 < norm < clip for norm in norms), (norms, clip)
+
+
 def test_a_config_file_alone_gives_the_run_its_values(tmp_path, tiny_train_argv, run_cli):
     config = tmp_path / "start.json"
     config.write_text(json.dumps({"model": {"read_n": 3, "canvas_init": -1.0}, "train": {"grad_clip": 2.5}}))

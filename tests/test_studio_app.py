@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from drawstudio.data import DatasetInfo
+from drawstudio.presets import PRESETS
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
 
@@ -115,6 +116,23 @@ def test_setup_dialog_preset_fills_the_papers_settings_and_stays_editable(qtbot,
     assert "Table 3" in dialog.preset_note.text() and "Edited" not in dialog.preset_note.text()
     dialog.ints["T"].setValue(16)
     assert dialog.config().model.T == 16 and "Edited" in dialog.preset_note.text()
+
+
+@pytest.mark.usefixtures("no_thread_left")
+def test_setup_dialog_shows_a_presets_gradient_clip_and_the_next_preset_replaces_it(qtbot, mnist_dir):
+    from drawstudio.studio.run_setup import RunSetupDialog
+
+    dialog = RunSetupDialog(dataset="mnist", data_dir=str(mnist_dir), check_online=False)
+    qtbot.addWidget(dialog)
+    default_clip = dialog.config().train.grad_clip
+    dialog.choose_preset("mnist-attention")
+    assert dialog.grad_clip.value() == dialog.config().train.grad_clip == PRESETS["mnist-attention"]["train"][
+        "grad_clip"] != default_clip
+    assert "Edited" not in dialog.preset_note.text()
+    dialog.choose_preset("mnist-no-attention")
+    assert dialog.config().train.grad_clip == default_clip
+    dialog.grad_clip.setValue(0.0)  # no clipping
+    assert dialog.config().train.grad_clip == 0.0 and "Edited" in dialog.preset_note.text()
 
 
 @pytest.mark.usefixtures("no_thread_left")

@@ -91,7 +91,7 @@ class RunSetupDialog(QDialog):
             widget.toggled.connect(self._validate)
         for combo in (self.channels, self.likelihood, self.binarize, self.device):
             combo.currentIndexChanged.connect(self._validate)
-        for box in (self.lr, self.lr_decay, self.plateau_factor):
+        for box in (self.lr, self.lr_decay, self.plateau_factor, self.grad_clip):
             box.valueChanged.connect(self._validate)
         self._scan(dataset)
         if preset:
@@ -177,11 +177,16 @@ class RunSetupDialog(QDialog):
         self.lr.setValue(train_defaults.lr)
         self.lr_decay = _factor_box(train_defaults.lr_decay)
         self.plateau_factor = _factor_box(train_defaults.plateau_factor)
+        self.grad_clip = QDoubleSpinBox()
+        self.grad_clip.setRange(0.0, 1e9)
+        self.grad_clip.setDecimals(2)
+        self.grad_clip.setValue(train_defaults.grad_clip)
         self.binarize = _choice(BINARIZE_MODES, train_defaults.binarize)
         self.device = _choice(DEVICES, train_defaults.device)
         rows = (len(TRAIN_INTS) + 1) // 2
         labelled = (("learning rate", self.lr), ("decay rate", self.lr_decay),
-                    ("plateau: lr factor", self.plateau_factor), ("binarize", self.binarize), ("device", self.device))
+                    ("plateau: lr factor", self.plateau_factor), ("clip gradient norm (0 = off)", self.grad_clip),
+                    ("binarize", self.binarize), ("device", self.device))
         for offset, (label, widget) in enumerate(labelled):
             row, col = rows + offset // 2, 2 * (offset % 2)
             train_grid.addWidget(QLabel(label), row, col)
@@ -206,7 +211,7 @@ class RunSetupDialog(QDialog):
         """The widget that sets each config field (its tooltip is the field's help)."""
         return {**self.ints, "attention": self.attention, "num_classes": self.conditional, "channels": self.channels,
                 "likelihood": self.likelihood, "lr": self.lr, "lr_decay": self.lr_decay,
-                "plateau_factor": self.plateau_factor, "binarize": self.binarize,
+                "plateau_factor": self.plateau_factor, "grad_clip": self.grad_clip, "binarize": self.binarize,
                 "device": self.device, "data_dir": self.data_dir, "dataset": self.dataset,
                 "tensorboard": self.tensorboard}
 
@@ -262,6 +267,7 @@ class RunSetupDialog(QDialog):
         self.lr.setValue(train.lr)
         self.lr_decay.setValue(train.lr_decay)
         self.plateau_factor.setValue(train.plateau_factor)
+        self.grad_clip.setValue(train.grad_clip)
         self.binarize.setCurrentText(train.binarize)
         self.device.setCurrentText(train.device)
         self.dataset.setCurrentIndex(self.dataset.findData(dataset or FOLDER))
@@ -366,7 +372,8 @@ class RunSetupDialog(QDialog):
         train = TrainConfig(**{name: self.ints[name].value() for name, *_ in TRAIN_INTS},
                             dataset=self._dataset_name(), data_dir=self._data_dir(), lr=self.lr.value(),
                             lr_decay=self.lr_decay.value(), plateau_factor=self.plateau_factor.value(),
-                            binarize=self.binarize.currentText(), device=self.device.currentText(),
+                            grad_clip=self.grad_clip.value(), binarize=self.binarize.currentText(),
+                            device=self.device.currentText(),
                             tensorboard=TENSORBOARD_DIR if self.tensorboard.isChecked() else None)
         if self.conditional.isChecked() and self.conditional.isEnabled():
             model.num_classes = dataset_classes(train.dataset)
