@@ -145,12 +145,14 @@ def test_a_single_step_while_running_pauses_after_that_step():
 
 
 @pytest.mark.parametrize("error", [NonFiniteError("loss is nan at step 3"), RunDirError("disk full at /r")])
-def test_a_non_finite_loss_or_unwritable_run_pauses_and_says_why(error):
+def test_a_non_finite_loss_or_unwritable_run_says_why_before_it_pauses(error):
     trainer = FakeTrainer(errors=[error])
     session, states, errors, _ = session_for(trainer)
+    errors_when_paused: list[list[str]] = []
+    session.state_changed.connect(lambda state: errors_when_paused.append(list(errors)) if state == "paused" else None)
     session.start()
     wait_until(lambda: session.state == "paused")
-    assert errors == [str(error)] and trainer.step == 0
+    assert errors_when_paused == [[str(error)]] and trainer.step == 0
     session.resume()
     wait_until(lambda: trainer.step > 2)
     session.stop()

@@ -187,8 +187,9 @@ class TrainingSession:
         try:
             self.trainer.advance()
         except (NonFiniteError, RunDirError) as error:
-            self._set_state(PAUSED)
+            # The reason goes first: whoever sees the pause (a queued GUI slot) finds it already there.
             self.error.emit(str(error))
+            self._set_state(PAUSED)
             return
         if single:
             self._snapshot_due = True
