@@ -7,7 +7,6 @@ exit 1; a non-finite loss exits 3 with the last good checkpoint kept; usage erro
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import math
 import signal
@@ -172,11 +171,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             if board is not None:
                 board.close()
     finally:
-        # The DDP wrapper holds gloo's process group: freed only at interpreter exit, its threads
-        # are torn down by C++ static destructors and abort the process now and then (SIGABRT
-        # after a successful run). Free it here, before the group is destroyed.
-        del trainer
-        gc.collect()
+        # in order: the DDP wrapper (Trainer.close drops it, whoever still holds the trainer), then
+        # the process group it holds
+        if trainer is not None:
+            trainer.close()
         shutdown()
 
 

@@ -6,6 +6,8 @@ prints it on one line and exits non-zero; the studio shows it in a dialog. Every
 else is a bug and keeps its traceback.
 """
 
+from pathlib import Path
+
 
 class DrawStudioError(Exception):
     """A problem the user can fix; the message says what and where."""
@@ -25,6 +27,14 @@ class CheckpointError(DrawStudioError):
 
 class RunDirError(DrawStudioError):
     """A run directory that cannot be read or written."""
+
+
+class RunLockedError(RunDirError):
+    """A run directory another process is training: it has one writer."""
+
+    def __init__(self, message: str, run_dir: Path):
+        super().__init__(message)
+        self.run_dir = run_dir  # for an offer to follow it instead
 
 
 class NonFiniteError(DrawStudioError):

@@ -9,12 +9,14 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from held_writer import drawstudio_env
 
 from drawstudio.config import ModelConfig
 from drawstudio.model.draw import Draw
 from drawstudio.train.distributed import DistInfo, leave_together, shutdown
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.objective import Objective
+from drawstudio.train.run_lock import RunLock
 
 CONFIG = ModelConfig(T=4, enc_size=32, dec_size=32, z_size=6)
 BATCH = 8
@@ -72,21 +74,36 @@ def _torchrun(run, steps, data_dir):
                str(_free_port()), "-m", "drawstudio", "train", "--dataset", "mnist", "--data-dir", str(data_dir),
                "--run-dir", str(run), "--steps", str(steps), "--T", "4", "--hidden", "32", "--z", "6",
                "--batch-size", "16", "--threads", "1", "--quiet"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=240)
+    # a rank that destroys the process group while the DDP wrapper still holds it fails at once
+    # (tests/reliability_hooks), instead of aborting at interpreter exit only now and then
+    return subprocess.run(command, capture_output=True, text=True, timeout=240,
+                          env=drawstudio_env(DRAWSTUDIO_TEST_CHECK_RELEASE="1"))
 
 
 @pytest.mark.slow
-def test_torchrun_trains_with_rank_zero_writing_and_resumes(tmp_path, shared_data):
+def test_torchrun_trains_with_rank_zero_writing_resumes_and_exits_0_every_time(tmp_path, shared_data):
     run = tmp_path / "run"
-    first = _torchrun(run, 5, shared_data / "mnist")
-    assert first.returncode == 0, first.stderr[-2000:]
-    second = _torchrun(run, 8, shared_data / "mnist")
-    assert second.returncode == 0, second.stderr[-2000:]
+    for steps in (5, 8, 10):
+        result = _torchrun(run, steps, shared_data / "mnist")
+        assert result.returncode == 0, result.stderr[-2000:]
 
     records = read_metrics(run / "metrics.jsonl")
-    assert [r["step"] for r in records if r["kind"] == "train"] == list(range(1, 9))  # one writer, no repeats
-    assert [r["step"] for r in records if r["kind"] == "resume"] == [5]
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000000005.pt", "step-000000008.pt"]
+    assert [r["step"] for r in records if r["kind"] == "train"] == list(range(1, 11))  # one writer, no repeats
+    assert [r["step"] for r in records if r["kind"] == "resume"] == [5, 8]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000000008.pt", "step-000000010.pt"]
     # the training history, kept by rank 0 (no temp files of a second writer racing it)
     assert sorted(p.name for p in (run / "history").iterdir()) == ["step-000000001.npz", "step-000000002.npz",
-                                                                   "step-000000005.npz"]
+                                                                   "step-000000005.npz", "step-000000010.npz"]
+
+
+@pytest.mark.slow
+def test_torchrun_on_a_run_another_process_trains_fails_and_writes_nothing(tmp_path, shared_data):
+    run = tmp_path / "run"
+    lock = RunLock(run)  # this test process is the run's writer
+    try:
+        result = _torchrun(run, 2, shared_data / "mnist")
+    finally:
+        lock.release()
+    assert result.returncode != 0
+    assert f"drawstudio: error: {run}: already being trained by pid {os.getpid()} " in result.stderr
+    assert [p.name for p in run.iterdir()] == ["writer.lock"]

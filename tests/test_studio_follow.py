@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from held_writer import HeldWriter
+from PySide6.QtCore import Qt
 
 pytestmark = pytest.mark.usefixtures("no_thread_left")
 REPO = Path(__file__).resolve().parents[1]
@@ -51,3 +53,23 @@ def test_followed_run_grows_as_another_process_appends(studio, qtbot, tmp_path, 
     assert list(studio.history.steps[-3:]) == [38, 39, 40]
     qtbot.waitUntil(lambda: studio.training_steps.history.steps == [1, 2, 5, 10, 20], timeout=WAIT_MS)
     assert (run_dir / "metrics.jsonl").read_bytes().startswith(before)  # only the other process appended
+
+
+def test_opening_a_run_another_process_trains_offers_to_follow_it_instead(studio, qtbot, tmp_path, tiny_config):
+    run_dir = tmp_path / "run"
+    start_run(run_dir, tiny_config, 5)
+    with HeldWriter(train_command(run_dir, 12)[3:], tmp_path / "writer", hold_at=8) as writer:
+        writer.wait_until_held()
+        held = (run_dir / "metrics.jsonl").read_bytes()
+        assert not studio.open_run(run_dir)
+        offer = studio.follow_offer
+        assert offer.isVisible() and not offer.isModal() and studio.run is None
+        assert f"{run_dir}: already being trained by pid {writer.pid} " in offer.text()
+        assert (run_dir / "metrics.jsonl").read_bytes() == held  # the refused studio wrote nothing
+
+        qtbot.mouseClick(offer.follow_button, Qt.MouseButton.LeftButton)
+        assert studio.run is not None and studio.run.read_only and studio.windowTitle().endswith("(following)")
+        qtbot.waitUntil(lambda: studio.history.step == 8, timeout=WAIT_MS)
+        assert writer.finish() == 0, writer.output()
+    qtbot.waitUntil(lambda: studio.history.step == 12 and studio.canvas.snapshot.step == 12, timeout=WAIT_MS)
+    assert (run_dir / "metrics.jsonl").read_bytes().startswith(held)

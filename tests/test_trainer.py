@@ -148,6 +148,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(small_config
     trainer.advance()
     newest = trainer.save_checkpoint()
     newest.write_bytes(newest.read_bytes()[:1000])
+    trainer.close()
     resumed = Trainer(small_config, tmp_path / "run")
     assert resumed.step == 1
     assert "corrupt or truncated" in resumed.skipped_checkpoints[0]

@@ -18,11 +18,12 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QMainWindow, QMessageBox,
                                QWidget)
 
-from drawstudio.errors import DrawStudioError
+from drawstudio.errors import DrawStudioError, RunLockedError
 from drawstudio.studio.bridge import Bridge
 from drawstudio.studio.canvas_pane import CanvasPane
 from drawstudio.studio.curves_pane import CurvesPane
 from drawstudio.studio.exports import Exports
+from drawstudio.studio.follow_offer import FollowOffer
 from drawstudio.studio.glimpse_pane import GlimpsePane
 from drawstudio.studio.history import MetricsHistory
 from drawstudio.studio.lr_pane import LrPane
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
             "heatmap": self._dock("KL heatmap", self.training_steps.heatmap, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
         self._message_box: QMessageBox | None = None
+        self.follow_offer = FollowOffer(self, APP_NAME, self.follow_run)
         self._next_pane = 0  # the pane whose turn it is to redraw
         self._default_layout()
 
@@ -164,7 +166,10 @@ class MainWindow(QMainWindow):
         except DrawStudioError as error:
             if opened is not None:
                 opened.close()
-            self.show_error(str(error))
+            if isinstance(error, RunLockedError):
+                self.follow_offer.offer(error.run_dir, str(error))
+            else:
+                self.show_error(str(error))
             return False
         finally:
             QApplication.restoreOverrideCursor()

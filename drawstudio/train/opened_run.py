@@ -75,11 +75,15 @@ def open_training(run_dir: Path, config: RunConfig | None = None, *, data_dir: s
     if config.train.tensorboard is not None:
         require_tensorboard()
     trainer = Trainer(config, run_dir)
-    session = TrainingSession(trainer, snapshot_interval=snapshot_interval)
-    # a conditional model's data has its class names: the trainer refuses data without them
-    classes = trainer.data.classes if config.model.num_classes else None
-    return OpenedRun(run_dir, config, session, session=session, history=read_metrics(run_dir / "metrics.jsonl"),
-                     classes=classes, device=describe(trainer.device), tensorboard=attach_tensorboard(trainer))
+    try:
+        session = TrainingSession(trainer, snapshot_interval=snapshot_interval)
+        # a conditional model's data has its class names: the trainer refuses data without them
+        classes = trainer.data.classes if config.model.num_classes else None
+        return OpenedRun(run_dir, config, session, session=session, history=read_metrics(run_dir / "metrics.jsonl"),
+                         classes=classes, device=describe(trainer.device), tensorboard=attach_tensorboard(trainer))
+    except BaseException:
+        trainer.close()  # the run's lock: opening it again must not find this trainer holding it
+        raise
 
 
 def open_following(run_dir: Path, *, poll_seconds: float = 1.0) -> OpenedRun:

@@ -35,6 +35,7 @@ from drawstudio.train.memory import memory_guard
 from drawstudio.train.metrics import MetricsWriter
 from drawstudio.train.objective import Objective
 from drawstudio.train.rate_control import RateControl
+from drawstudio.train.run_lock import RunLock
 from drawstudio.train.schedule import Segment
 from drawstudio.train.snapshot import Snapshot
 from drawstudio.train.warmup import training_loss
@@ -93,10 +94,15 @@ class Trainer:
         self._last_save = time.monotonic()
         self._metrics: MetricsWriter | None = None
         self.history: HistoryWriter | None = None
+        self._lock: RunLock | None = None
         self._window: list[Tensor] = []
 
         if self.run_dir is not None:
-            self._prepare_run_dir()
+            try:
+                self._prepare_run_dir()
+            except BaseException:
+                self.close()  # the run's lock, at once: not when the exception's frames are freed
+                raise
         self.objective = self.dist.wrap(self.objective)
         if train.compile:
             self.objective = torch.compile(self.objective)
@@ -105,6 +111,10 @@ class Trainer:
 
     def _prepare_run_dir(self) -> None:
         assert self.run_dir is not None
+        if self.dist.is_writer:
+            # before anything below: a second writer would trim the first's history, remove its
+            # temp files mid-write and append to its metrics
+            self._lock = RunLock(self.run_dir)
         found = ckpt.newest_loadable(self.run_dir, self.device)
         if found is not None:
             path, state, self.skipped_checkpoints = found
@@ -113,7 +123,6 @@ class Trainer:
         if not self.dist.is_writer:
             return
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             # half-written files of a process killed mid-write: they would pile up, one per kill
             for directory in (self.run_dir, ckpt.checkpoint_dir(self.run_dir)):
                 remove_leftover_temp_files(directory)
@@ -230,8 +239,16 @@ class Trainer:
         self.events.emit(record)
 
     def close(self) -> None:
+        """Stop writing the run: close the metrics, let another process train the run, and drop
+        the distributed wrapper, which holds the process group: freed at interpreter exit
+        instead, after the group is destroyed, gloo's threads abort a successful run now and then
+        (SIGABRT). Closing twice is harmless."""
         if self._metrics is not None:
             self._metrics.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        self.objective = self.evaluation.objective
 
     # ---- schedule -----------------------------------------------------------------
 
