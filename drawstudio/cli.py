@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from drawstudio.cli_parser import MODEL_FLAGS, TRAIN_FLAGS, build_parser
-from drawstudio.config import RunConfig
+from drawstudio.config import RunConfig, start_lr
 from drawstudio.errors import ConfigError, DrawStudioError, NonFiniteError, RunDirError
 from drawstudio.settings_help import TENSORBOARD_DIR
 from drawstudio.usage import EXIT_USAGE
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_classifier(args)
         if args.command == "history":
             return cmd_history(args)
+        if args.command == "pretrained":
+            return cmd_pretrained()
         if args.command == "presets":
             from drawstudio.presets import describe
 
@@ -95,6 +97,17 @@ def new_run_config(args: argparse.Namespace, model: dict[str, Any], train: dict[
     holds, then explicit flags (the more specific the source, the later it comes); and the
     training settings given in the file or as flags."""
     base = RunConfig().to_dict()
+    if args.from_pretrained:
+        from drawstudio.pretrained.loading import pretrained_run_config
+
+        if args.preset or args.config or args.conditional:
+            raise ConfigError("--from-pretrained takes the model's own settings: --preset, --config and "
+                              "--conditional do not apply")
+        base = pretrained_run_config(args.from_pretrained).to_dict()
+        own = base["model"]
+        fixed = ", ".join(f"{k}={own[k]!r}, not {v!r}" for k, v in model.items() if own[k] != v)
+        if fixed:
+            raise ConfigError(f"--from-pretrained {args.from_pretrained}: its model is fixed ({fixed})")
     if args.preset:
         from drawstudio.presets import apply_preset
 
@@ -105,6 +118,8 @@ def new_run_config(args: argparse.Namespace, model: dict[str, Any], train: dict[
     base["train"].update(given)
     if args.conditional and not base["model"]["num_classes"]:
         base["model"]["num_classes"] = _dataset_classes(base["train"])
+    if "lr" not in given and not args.from_pretrained:  # a preset's rate follows the rule too, for the T it has
+        base["train"]["lr"] = start_lr(base["model"]["T"])
     return RunConfig.from_dict(base, "command line"), given
 
 
@@ -122,8 +137,9 @@ def existing_run_config(args: argparse.Namespace, model: dict[str, Any], train: 
     """The stored config with allowed changes applied, and the schedule changes asked for."""
     from drawstudio.train.runs import reopen_config
 
-    if args.config or args.preset or args.conditional:
-        raise ConfigError(f"{args.run}: the run exists; --config/--preset/--conditional only apply to new runs")
+    if args.config or args.preset or args.conditional or args.from_pretrained:
+        raise ConfigError(f"{args.run}: the run exists; --config/--preset/--conditional/--from-pretrained "
+                          "only apply to new runs")
     return reopen_config(args.run, model, train)
 
 
@@ -139,7 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if is_run(args.run):
         config, schedule_change = existing_run_config(args, model, train)
     else:
-        if not (args.dataset or args.config or args.preset):
+        if not (args.dataset or args.config or args.preset or args.from_pretrained):
             raise ConfigError("--dataset is required for a new run")
         (config, given), schedule_change = new_run_config(args, model, train), {}
     if config.train.tensorboard is not None:
@@ -160,6 +176,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.preset:  # a new run: an existing one refuses --preset
             _fit_preset_schedule(config, args.preset, given=given)
         trainer = Trainer(config, args.run, data=data, dist=dist, download=args.download)
+        if args.from_pretrained:
+            from drawstudio.pretrained.loading import start_from_pretrained
+
+            start_from_pretrained(trainer, args.from_pretrained)
         if schedule_change:
             trainer.change_schedule(**schedule_change)
         board = _tensorboard(trainer)
@@ -267,15 +287,28 @@ def _warn_skipped(trainer: Any) -> None:
 # ---- eval and sample ------------------------------------------------------------------
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _open_for_reading(args: argparse.Namespace) -> tuple[Any, Path, str]:
+    """The trained model `eval` or `sample` reads (a run's newest checkpoint or a shipped
+    model), the folder that holds its classifier, and how to name it."""
+    if args.pretrained:
+        from drawstudio.pretrained.catalog import find
+        from drawstudio.pretrained.loading import open_pretrained
+
+        trainer = open_pretrained(args.pretrained, device=args.device, data_dir=args.data_dir, threads=args.threads)
+        return trainer, find(args.pretrained).folder, f"pretrained model {args.pretrained}"
     from drawstudio.train.runs import open_run
 
+    trainer = open_run(args.run, device=args.device, data_dir=args.data_dir, threads=args.threads)
+    _warn_skipped(trainer)
+    return trainer, args.run, f"run {args.run}"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
     if args.iw_samples < 1:
         raise ConfigError(f"--iw-samples {args.iw_samples} must be at least 1")
     if args.max_images is not None and args.max_images < 1:
         raise ConfigError(f"--max-images {args.max_images} must be at least 1")
-    trainer = open_run(args.run, device=args.device, data_dir=args.data_dir, threads=args.threads)
-    _warn_skipped(trainer)
+    trainer, folder, name = _open_for_reading(args)
     result = trainer.evaluate(args.split, args.max_images, iw_samples=args.iw_samples, log=False)
     result.pop("kind")
     result["checkpoint"] = trainer.resumed_from.name if trainer.resumed_from else None
@@ -283,11 +316,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if trainer.config.model.num_classes:
         from drawstudio.consistency import class_consistency
 
-        result["class_consistency"] = class_consistency(trainer, args.run)
+        # a shipped model's folder is never written: it carries its classifier
+        result["class_consistency"] = class_consistency(trainer, folder, train_missing=not args.pretrained)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"run {args.run} at step {result['step']} ({result['checkpoint']}), {result['dataset']} {args.split} split, "
+    where = f" ({result['checkpoint']})" if result["checkpoint"] else ""
+    print(f"{name} at step {result['step']}{where}, {result['dataset']} {args.split} split, "
           f"{result['images']} images")
     print(f"  NLL bound       {result['nll']:.3f} nats  (reconstruction {result['recon']:.3f} + KL {result['kl']:.3f})")
     if "iw_nll" in result:
@@ -303,29 +338,36 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     from drawstudio.export import save_gif, save_png
-    from drawstudio.train.runs import open_run
 
     if args.n < 1:
         raise ConfigError(f"--n {args.n} must be at least 1")
-    trainer = open_run(args.run, device=args.device, data_dir=args.data_dir, threads=args.threads)
-    _warn_skipped(trainer)
-    model = trainer.model
+    if args.pretrained:  # a shipped model samples without its dataset
+        from drawstudio.pretrained.loading import pretrained_model
+
+        model, step = pretrained_model(args.pretrained, args.device, args.threads)
+    else:
+        trainer, _, _ = _open_for_reading(args)
+        model, step = trainer.model, trainer.step
+    device = next(model.parameters()).device
     classes = model.config.num_classes
     labels = None
     if classes:
         wanted = [args.label] * args.n if args.label is not None else [i % classes for i in range(args.n)]
         if any(not 0 <= k < classes for k in wanted):
             raise ConfigError(f"--label {args.label} must be in 0..{classes - 1}")
-        labels = torch.tensor(wanted, device=trainer.device)
+        labels = torch.tensor(wanted, device=device)
     elif args.label is not None:
         raise ConfigError("--label only applies to a conditional run")
-    generator = torch.Generator(trainer.device).manual_seed(args.seed)
-    noise = torch.randn(model.config.T, args.n, model.config.z_size, device=trainer.device, generator=generator)
+    generator = torch.Generator(device).manual_seed(args.seed)
+    noise = torch.randn(model.config.T, args.n, model.config.z_size, device=device, generator=generator)
     canvases, _ = model.generate(args.n, labels, noise)
     steps = canvases.float().cpu().numpy()
-    out_dir = args.run / "samples"
-    gif = args.gif or out_dir / f"step-{trainer.step}.gif"
-    png = args.png or out_dir / f"step-{trainer.step}.png"
+    gif, png = args.gif, args.png
+    if args.pretrained:
+        gif, png = gif or Path(f"{args.pretrained}.gif"), png or Path(f"{args.pretrained}.png")
+    else:
+        gif = gif or args.run / "samples" / f"step-{step}.gif"
+        png = png or args.run / "samples" / f"step-{step}.png"
     try:
         for path in (gif, png):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -334,6 +376,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     except OSError as error:
         raise RunDirError(f"{error.filename or gif}: cannot write the samples ({error.strerror or error})") from None
     print(f"wrote {gif} ({model.config.T} frames) and {png}")
+    return 0
+
+
+def cmd_pretrained() -> int:
+    from drawstudio.pretrained.catalog import available
+
+    models = available()
+    if not models:
+        print("no pretrained models in this installation")
+    for model in models:
+        print(f"{model.name}: {model.title}\n  {model.headline()}")
     return 0
 
 

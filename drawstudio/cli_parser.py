@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add_verb in (add_train, add_eval, add_sample, add_classifier, add_bench, add_history):
         add_verb(commands)
     commands.add_parser("presets", help="list the paper's experiment presets and what each sets")
+    commands.add_parser("pretrained", help="list the trained models shipped with DRAW Studio and their cards' numbers")
     # the studio parses its own options (`drawstudio gui --help` lists them)
     commands.add_parser("gui", help="open the studio (its options: drawstudio gui --help)", add_help=False)
     return parser
@@ -90,6 +91,9 @@ def add_train_model(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--preset", metavar="NAME",
                        help="the paper's settings for one of its experiments, for a new run "
                             "(see drawstudio presets; default: none)")
+    group.add_argument("--from-pretrained", metavar="NAME",
+                       help="a new run that starts from a shipped trained model's weights, with its model and "
+                            "data, at the rate its training ended with (see drawstudio pretrained; default: none)")
     _setting(group, "--T", "T", type=int)
     _setting(group, "--read-n", "read_n", type=int, metavar="N")
     _setting(group, "--write-n", "write_n", type=int, metavar="N")
@@ -157,9 +161,17 @@ def add_train_output(group: argparse._ArgumentGroup) -> None:
 # ---- the verbs that use a trained run ------------------------------------------------------
 
 
-def _run_group(parser: argparse.ArgumentParser, what: str) -> None:
+def _run_group(parser: argparse.ArgumentParser, what: str, pretrained: bool = False) -> None:
     group = parser.add_argument_group("run")
-    _run_option(group, what)
+    if pretrained:
+        which = group.add_mutually_exclusive_group(required=True)
+        which.add_argument("--run", "--run-dir", dest="run", type=Path, metavar="RUN",
+                           help=f"{what} (default: none; this or --pretrained)")
+        which.add_argument("--pretrained", metavar="NAME",
+                           help="a trained model shipped with DRAW Studio instead of a run "
+                                "(see drawstudio pretrained; default: none)")
+    else:
+        _run_option(group, what)
     group.add_argument("--device", metavar="DEVICE",
                        help="auto, cpu, cuda or cuda:N (default: the device the run was trained on)")
     group.add_argument("--data-dir", metavar="DIR",
@@ -170,7 +182,7 @@ def _run_group(parser: argparse.ArgumentParser, what: str) -> None:
 
 def add_eval(commands: argparse._SubParsersAction) -> None:
     evaluate = _verb(commands, "eval", "test-set NLL bound of a run's newest checkpoint, in nats per image")
-    _run_group(evaluate, "the run to evaluate")
+    _run_group(evaluate, "the run to evaluate", pretrained=True)
     data = evaluate.add_argument_group("data")
     data.add_argument("--split", default="test", choices=("test", "valid", "train"),
                       help="which split (default: test; valid only where the dataset has one)")
@@ -187,7 +199,7 @@ def add_eval(commands: argparse._SubParsersAction) -> None:
 
 def add_sample(commands: argparse._SubParsersAction) -> None:
     sample = _verb(commands, "sample", "draw from a run's model: an animated GIF of the drawing and a PNG grid")
-    _run_group(sample, "the run to draw from")
+    _run_group(sample, "the run to draw from", pretrained=True)
     drawing = sample.add_argument_group("samples")
     drawing.add_argument("--n", type=int, default=64, metavar="IMAGES", help="how many images (default: 64)")
     drawing.add_argument("--label", type=int, metavar="CLASS",
@@ -195,9 +207,11 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     drawing.add_argument("--seed", type=int, default=0, help="seed of the prior noise (default: 0)")
     output = sample.add_argument_group("output")
     output.add_argument("--gif", type=Path, metavar="FILE",
-                        help="the animation, one frame per drawing step (default: RUN/samples/step-N.gif)")
+                        help="the animation, one frame per drawing step "
+                             "(default: RUN/samples/step-N.gif, or NAME.gif here for --pretrained)")
     output.add_argument("--png", type=Path, metavar="FILE",
-                        help="the finished images as a grid (default: RUN/samples/step-N.png)")
+                        help="the finished images as a grid "
+                             "(default: RUN/samples/step-N.png, or NAME.png here for --pretrained)")
 
 
 def add_classifier(commands: argparse._SubParsersAction) -> None:

@@ -14,11 +14,15 @@ from drawstudio.classifier import load_classifier, save_classifier, train_classi
 from drawstudio.errors import ConfigError
 
 
-def ensure_classifier(trainer: Any, run_dir: Path, progress: Callable[[str], None] | None = None) -> tuple[Any, float]:
-    """The run's classifier, trained and saved first when the run has none."""
+def ensure_classifier(trainer: Any, run_dir: Path, progress: Callable[[str], None] | None = None,
+                      train_missing: bool = True) -> tuple[Any, float]:
+    """The run's classifier, trained and saved first when the run has none (unless not
+    `train_missing`: a shipped model's folder is never written)."""
     found = load_classifier(run_dir, trainer.device)
     if found is not None:
         return found
+    if not train_missing:
+        raise ConfigError(f"{run_dir}: no classifier to measure class consistency with")
     say = progress or (lambda message: print(message, file=sys.stderr))
     say(f"{run_dir}: no classifier yet; training one on {trainer.data.name} ...")
     model, accuracy = train_classifier(trainer, progress=say)
@@ -29,12 +33,12 @@ def ensure_classifier(trainer: Any, run_dir: Path, progress: Callable[[str], Non
 
 @torch.no_grad()
 def class_consistency(trainer: Any, run_dir: Path, per_class: int = 100, seed: int = 0,
-                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                      progress: Callable[[str], None] | None = None, train_missing: bool = True) -> dict[str, Any]:
     """Share of conditional samples the classifier assigns to the requested class."""
     config = trainer.config.model
     if not config.num_classes:
         raise ConfigError(f"{run_dir}: class consistency needs a conditional run (num_classes > 0)")
-    classifier, accuracy = ensure_classifier(trainer, run_dir, progress)
+    classifier, accuracy = ensure_classifier(trainer, run_dir, progress, train_missing)
     classifier.eval()
     names = trainer.data.classes or [str(k) for k in range(config.num_classes)]
     generator = torch.Generator(trainer.device).manual_seed(seed)

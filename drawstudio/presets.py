@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from drawstudio.config import start_lr
 from drawstudio.errors import ConfigError
 
 _PAPER_MNIST_MODEL = {"T": 64, "read_n": 2, "write_n": 5, "enc_size": 256, "dec_size": 256, "z_size": 100}
@@ -23,8 +24,9 @@ _PAPER_MNIST_MODEL = {"T": 64, "read_n": 2, "write_n": 5, "enc_size": 256, "dec_
 # are for the long model. The clip at 10 scales almost every step (the norm is in the hundreds);
 # for the default fast start that wins the first epoch (137.50 against 143.46 nats unclipped).
 # Every preset sets every one of these keys, so picking one after another in the new-run dialog
-# leaves none of the first one's schedule behind.
-SCHEDULE = {"lr": 1e-3, "lr_decay": 0.5, "decay_every": 6248, "decay_start": 0, "plateau_factor": 0.5,
+# leaves none of the first one's schedule behind. The rate is the one every new run gets by its T
+# (`config.start_lr`: 1e-3 at the paper's T = 64), set by `apply_preset`.
+SCHEDULE = {"lr_decay": 0.5, "decay_every": 6248, "decay_start": 0, "plateau_factor": 0.5,
             "plateau_patience": 2, "kl_warmup_steps": 300, "grad_clip": 10.0}
 # The benchmark's attention start: the read's 2×2 grid spanning the image, both filters half a
 # stride wide, both intensities 1. The default start (ModelConfig) draws from the first minute
@@ -92,7 +94,7 @@ def apply_preset(config: dict[str, Any], name: str, steps: int | None = None) ->
     preset = PRESETS[name]
     result = copy.deepcopy(config)
     result["model"].update(preset["model"])
-    result["train"].update(preset["train"])
+    result["train"].update({"lr": start_lr(result["model"]["T"]), **preset["train"]})
     if steps is not None:
         result["train"]["steps"] = steps
         result["train"].update(fitted_schedule(name, steps))

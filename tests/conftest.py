@@ -229,3 +229,23 @@ def run_kind_template(run_kind_data, tmp_path_factory):
         return built[kind]
 
     return template
+
+
+@pytest.fixture(scope="session")
+def kept_root(tiny_run_template, tmp_path_factory) -> Path:
+    """A pretrained folder holding the tiny 3-step run, kept with its training state."""
+    from drawstudio.pretrained import keeping
+
+    root = tmp_path_factory.mktemp("pretrained")
+    keeping.keep(tiny_run_template, "tiny", root=root, title="Tiny", with_state=True, threads=1)
+    return root
+
+
+@pytest.fixture
+def tiny_root(kept_root, tmp_path, monkeypatch) -> Path:
+    """A copy of `kept_root` that the catalogue reads as the shipped models."""
+    from drawstudio.pretrained import catalog
+
+    root = Path(shutil.copytree(kept_root, tmp_path / "pretrained"))
+    monkeypatch.setattr(catalog, "pretrained_root", lambda: root)
+    return root

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from drawstudio.config import RunConfig
+from drawstudio.config import RunConfig, start_lr
 from drawstudio.presets import PRESETS, apply_preset
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
@@ -97,7 +97,6 @@ def test_a_config_file_is_checked_over_the_preset_it_is_laid_on(tmp_path, run_cl
 
 
 def test_a_presets_schedule_is_fitted_to_the_length_asked_for_but_not_over_a_flag(tmp_path, shared_data, run_cli):
-    made_for = PRESETS["mnist-attention"]["train"]  # 12,500 steps: held to 7,810, halving every 1,562
     run = tmp_path / "run"
     code, stderr = run_cli("train", "--run", run, "--preset", "mnist-attention", "--data-dir",
                            shared_data / "binarized_mnist", "--epochs", "0.004", *TINY_BINARIZED[:-1],
@@ -105,8 +104,9 @@ def test_a_presets_schedule_is_fitted_to_the_length_asked_for_but_not_over_a_fla
     assert code == 0, stderr
     train = stored_config(run)["train"]
     assert (train["steps"], train["decay_start"], train["decay_every"]) == (25, 16, 3)
+    assert train["lr"] == start_lr(stored_config(run)["model"]["T"])  # the rule's rate, for the T the run has
     # step k trains at the rate after k − 1 steps: held for 16, then halving every 3, to an eighth at step 25
-    expected = [made_for["lr"] * 0.5 ** (max(0, k - 16) / 3) for k in range(25)]
+    expected = [train["lr"] * 0.5 ** (max(0, k - 16) / 3) for k in range(25)]
     assert [r["lr"] for r in train_records(run)] == pytest.approx(expected)
     given = tmp_path / "given"
     assert run_cli("train", "--run", given, "--preset", "mnist-attention", "--data-dir", shared_data / "binarized_mnist",

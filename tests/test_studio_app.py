@@ -252,3 +252,22 @@ def test_setup_dialog_gives_every_setting_a_cell_of_its_own(qtbot, mnist_dir):
             for cell in ((r, c) for r in range(row, row + rows) for c in range(column, column + columns)):
                 assert cell not in taken, f"{grid.itemAt(index).widget()} overlaps {grid.itemAt(taken[cell]).widget()}"
                 taken[cell] = index
+
+
+@pytest.mark.parametrize(("button", "state"), [("create", "running"), ("create_only", "idle")])
+def test_creating_a_run_in_the_dialog_starts_it_unless_created_only(studio, qtbot, tmp_path, mnist_dir, monkeypatch,
+                                                                     button, state):
+    from drawstudio.studio.run_setup import RunSetupDialog
+
+    def press(dialog):
+        dialog.ints["T"].setValue(2)
+        dialog.run_dir.setText(str(tmp_path / "run"))
+        getattr(dialog, button).click()
+        return dialog.result()
+
+    monkeypatch.setattr(RunSetupDialog, "exec", press)
+    assert studio.show_run_setup("mnist", str(mnist_dir))
+    qtbot.waitUntil(lambda: studio.state.value == state, timeout=30_000)
+    if state == "running":
+        qtbot.waitUntil(lambda: studio.history.step >= 1, timeout=30_000)  # it trains, nobody pressed Start
+    studio.close_run()

@@ -29,10 +29,12 @@ SIGNAL_POLL_MS = 200  # Python runs signal handlers only between bytecodes, so w
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=prog,
-        description="DRAW Studio: train DRAW and watch it draw. Without --run it opens the run-setup dialog.",
+        description="DRAW Studio: train DRAW and watch it draw. Without --run it opens the first screen: "
+                    "explore a trained model, or train a new run.",
         epilog="examples:\n"
                "  ./studio --run runs/demo --dataset mnist --data-dir ../shared/data/mnist --autostart\n"
                "  ./studio --run runs/paper --preset mnist-attention\n"
+               "  ./studio --pretrained mnist-attention   (the paper's model, trained: scrub, sample, continue)\n"
                "  ./studio --run runs/ddp --follow      (watch a run that drawstudio train or torchrun writes)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, metavar="DIR",
@@ -49,11 +51,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                              "setup dialog has created the run")
     parser.add_argument("--follow", action="store_true",
                         help="watch --run read-only while another process trains it")
+    parser.add_argument("--pretrained", metavar="NAME",
+                        help="open a trained model shipped with DRAW Studio, read-only "
+                             "(drawstudio pretrained lists them)")
     return parser
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse combinations that cannot mean anything (exits with a usage message)."""
+    if args.pretrained and (args.run or args.follow or args.autostart or args.preset or args.dataset):
+        parser.error("--pretrained opens a trained model read-only: --run, --follow, --autostart, --preset and "
+                     "--dataset do not apply")
     if args.follow and args.run is None:
         parser.error("--follow needs --run DIR, the run to watch")
     if args.follow and (args.autostart or args.preset):
@@ -68,8 +76,12 @@ def configure_pyqtgraph() -> None:
 
 
 def open_from_args(window: MainWindow, args: argparse.Namespace) -> None:
-    """Do what the command line asked: follow, open or create the run, perhaps start it;
-    without --run, offer the setup dialog."""
+    """Do what the command line asked: open a trained model, follow, open or create the run,
+    perhaps start it; without --run, offer the first screen (or with --dataset or --preset,
+    the setup dialog)."""
+    if args.pretrained:
+        window.open_trained_model(args.pretrained, args.data_dir)
+        return
     if args.run is None:
         QTimer.singleShot(0, lambda: set_up_and_start(window, args))
         return
@@ -88,8 +100,10 @@ def open_from_args(window: MainWindow, args: argparse.Namespace) -> None:
 
 
 def set_up_and_start(window: MainWindow, args: argparse.Namespace) -> None:
-    if window.show_run_setup(args.dataset, args.data_dir, args.preset) and args.autostart:
-        window.toggle_training()
+    if args.dataset or args.preset or args.autostart:
+        window.show_run_setup(args.dataset, args.data_dir, args.preset, start=True if args.autostart else None)
+    else:
+        window.show_start()
 
 
 def install_signal_handlers(window: MainWindow) -> QTimer:

@@ -2,6 +2,10 @@
 the running training through `TrainingSession.change_schedule` (it takes effect at the next
 step), with a plot of the schedule so far and of what the edited values would make of it.
 
+The fields show the schedule in force (the rate as it decays) until the user edits one; Apply
+changes only what was edited: a new decay rate or interval continues from the rate in force,
+a new rate starts there. The preview is that same change.
+
 The schedule is drawn from the run's own records (its config and the "schedule" and
 "resume" records in the `MetricsHistory`), so a followed run shows its schedule too."""
 
@@ -78,6 +82,7 @@ class LrPane(QWidget):
         self.session: TrainingSession | None = None  # the training it steers; None for a followed run
         self._last_draw = 0.0
         self._drawn_step = -1
+        self._edited_fields: set[str] = set()  # "lr", "decay", "every": what Apply changes
 
         self.lr = ScientificSpinBox()
         self.lr_slider = QSlider(Qt.Orientation.Horizontal)
@@ -87,6 +92,7 @@ class LrPane(QWidget):
         self.lr_slider.valueChanged.connect(self._slider_moved)
         self.lr.valueChanged.connect(self._lr_typed)
         self.decay = QDoubleSpinBox()
+        self.decay.setKeyboardTracking(False)
         self.decay.setRange(0.01, 1.0)
         self.decay.setDecimals(4)
         self.decay.setSingleStep(0.01)
@@ -95,14 +101,16 @@ class LrPane(QWidget):
         self.every.setRange(1, 10_000_000)
         self.every.setSingleStep(100)
         self.every.setSuffix(" steps")
-        for box in (self.decay, self.every):
-            box.valueChanged.connect(self._edited)
+        self.every.setKeyboardTracking(False)
+        self.decay.valueChanged.connect(lambda: self._edited("decay"))
+        self.every.valueChanged.connect(lambda: self._edited("every"))
         defaults = TrainConfig()
         self.lr.setValue(defaults.lr)
         self.decay.setValue(defaults.lr_decay)
         self.every.setValue(defaults.decay_every)
         self.apply_button = QPushButton("Apply to training")
-        self.apply_button.setToolTip("takes effect at the next training step")
+        self.apply_button.setToolTip("changes only the edited values, at the next training step: a new decay "
+                                     "continues from the rate in force")
         self.apply_button.clicked.connect(self.apply)
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -137,6 +145,7 @@ class LrPane(QWidget):
         """Show the schedule of a run with training settings `train` (None: no run) and steer
         `session` (None: nothing to steer here, e.g. a followed run)."""
         self.train, self.session = train, session
+        self._edited_fields.clear()
         for widget in (self.lr, self.lr_slider, self.decay, self.every, self.apply_button):
             widget.setEnabled(session is not None)
         self._drawn_step = -1
@@ -153,15 +162,25 @@ class LrPane(QWidget):
         return schedule.from_records(schedule.first_segment(self.train), self.history.schedule_records)
 
     def _show_current(self) -> None:
+        """Fields the user has not edited show the schedule in force at the step reached."""
         step = self.history.step
         segments = self.segments()
         current = schedule.current_segment(step, segments)
         lr = schedule.learning_rate(step, segments)
-        for box, value in ((self.lr, lr), (self.decay, current.decay), (self.every, current.every)):
+        for name, box, value in (("lr", self.lr, lr), ("decay", self.decay, current.decay),
+                                 ("every", self.every, current.every)):
+            if name in self._edited_fields or box.hasFocus():
+                continue
             box.blockSignals(True)
             box.setValue(value)
             box.blockSignals(False)
-        self._sync_slider()
+        if "lr" not in self._edited_fields:
+            self._sync_slider()
+
+    def edits(self) -> dict[str, float | int]:
+        """The schedule change Apply makes: only the edited values (`change_schedule` keywords)."""
+        values = {"lr": self.lr.value(), "decay": self.decay.value(), "every": self.every.value()}
+        return {name: values[name] for name in ("lr", "decay", "every") if name in self._edited_fields}
 
     def _sync_slider(self) -> None:
         self.lr_slider.blockSignals(True)
@@ -172,26 +191,32 @@ class LrPane(QWidget):
         self.lr.blockSignals(True)
         self.lr.setValue(10 ** (value / SLIDER_TICKS_PER_DECADE))
         self.lr.blockSignals(False)
-        self._edited()
+        self._edited("lr")
 
     def _lr_typed(self) -> None:
         self._sync_slider()
-        self._edited()
+        self._edited("lr")
 
-    def _edited(self) -> None:
+    def _edited(self, name: str) -> None:
+        self._edited_fields.add(name)
         self._drawn_step = -1
         self._last_draw = 0.0
 
     def apply(self) -> None:
-        if self.session is None:
+        edits = self.edits()
+        if self.session is None or not edits:
             return
         try:
-            self.session.change_schedule(self.lr.value(), self.decay.value(), self.every.value())
+            self.session.change_schedule(**edits)
         except ConfigError as error:
             self.error.emit(str(error))
             return
-        self.applied.emit(f"learning rate {self.lr.value():.2e}, decay ×{self.decay.value():g} every "
-                          f"{self.every.value()} steps: takes effect at the next step")
+        self._edited_fields.clear()
+        self._drawn_step = -1
+        words = {"lr": lambda v: f"learning rate {v:.2e}", "decay": lambda v: f"decay ×{v:g}",
+                 "every": lambda v: f"every {v} steps"}
+        kept = "" if "lr" in edits else " from the rate in force"
+        self.applied.emit(", ".join(words[k](v) for k, v in edits.items()) + kept + ": takes effect at the next step")
 
     def refresh(self) -> bool:
         """Redraw the schedule plot when the step or the edits moved (at most once a second);
@@ -202,20 +227,25 @@ class LrPane(QWidget):
         if step == self._drawn_step or now - self._last_draw < MIN_REDRAW_SECONDS:
             return False
         self._drawn_step, self._last_draw = step, now
+        self._show_current()
         segments = self.segments()
         horizon = max(step, 4 * self.every.value())  # far enough to see the decay; the past keeps half the width
         end = max(min(self.train.steps, step + horizon), step + 1)
         xs = np.linspace(0, end, PLOT_POINTS).round().astype(int)
         current = np.array([schedule.learning_rate(int(x), segments) for x in xs])
         self.current_curve.setData(xs, current)
-        edited = schedule.change(segments, step, self.lr.value(), self.decay.value(), self.every.value())
+        edited = schedule.change(segments, step, **self.edits())
         future = xs[xs >= step]
         preview = np.array([schedule.learning_rate(int(x), edited) for x in future])
         self.preview_curve.setData(future, preview)
         show_from_zero(self.plot.getPlotItem().getViewBox(), current, preview)
         self.now_line.setPos(step)
         lr = schedule.learning_rate(step, segments)
+        current = schedule.current_segment(step, segments)
+        follows = "constant" if current.decay == 1 else f"×{current.decay:g} every {current.every} steps"
+        if current.decay_start > step:
+            follows += f" from step {current.decay_start}"
         steered = "" if self.session is not None else " (followed: its own process steers it)"
-        self.status.setText(f"now {lr:.2e} at step {step}{steered}; "
+        self.status.setText(f"now {lr:.2e} at step {step} ({follows}){steered}; "
                             f"{plateau_status(self.train, self.history.plateau_stale)}")
         return True

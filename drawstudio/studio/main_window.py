@@ -27,13 +27,15 @@ from drawstudio.studio.follow_offer import FollowOffer
 from drawstudio.studio.glimpse_pane import GlimpsePane
 from drawstudio.studio.history import MetricsHistory
 from drawstudio.studio.lr_pane import LrPane
+from drawstudio.studio.new_run import default_run_dir
 from drawstudio.studio.run_setup import RunSetupDialog
+from drawstudio.studio.start_dialog import NEW_RUN, OPEN_RUN, StartDialog
 from drawstudio.studio.status import StatusFields
 from drawstudio.studio.timeline import Timeline
 from drawstudio.studio.training_steps import TrainingSteps
 from drawstudio.studio.window_actions import WindowActions
 from drawstudio.studio.window_settings import WindowSettings
-from drawstudio.train.opened_run import OpenedRun, open_following, open_training
+from drawstudio.train.opened_run import OpenedRun, open_following, open_trained_model, open_training
 from drawstudio.train.run_state import RunState
 
 # Redraw timer. Each tick redraws at most one pane (the next one, in turn, with something new),
@@ -120,16 +122,61 @@ class MainWindow(QMainWindow):
 
     # ---- opening runs ---------------------------------------------------------------
 
-    def show_run_setup(self, dataset: str | None = None, data_dir: str | None = None, preset: str | None = None
-                       ) -> bool:
-        """Ask for a new run's settings and open it; False when cancelled or it could not be opened."""
+    def show_run_setup(self, dataset: str | None = None, data_dir: str | None = None, preset: str | None = None,
+                       start: bool | None = None) -> bool:
+        """Ask for a new run's settings, open it and start it (as the dialog's button said, unless
+        `start` says); False when cancelled or it could not be opened."""
         dialog = RunSetupDialog(self, dataset, data_dir or self.saved.data_dir() or None,
                                 preset=preset)
         if dialog.exec() != RunSetupDialog.DialogCode.Accepted:
             return False
         config = dialog.config()
         self.saved.remember_data_dir(config.train.data_dir)
-        return self.open_run(dialog.chosen_run_dir(), config)
+        # opening reads the dataset and builds the model before the window can paint again
+        self.show_status(f"creating the run: loading {config.train.dataset} and building the model…")
+        QApplication.processEvents()
+        if not self.open_run(dialog.chosen_run_dir(), config):
+            return False
+        if dialog.start_after if start is None else start:
+            self.toggle_training()
+            self.show_status(f"training started: the first step of the T={config.model.T} model is on its way")
+        return True
+
+    def show_start(self) -> bool:
+        """The first screen: explore a trained model or train a new run. False when cancelled."""
+        dialog = StartDialog(self)
+        if dialog.exec() != StartDialog.DialogCode.Accepted or dialog.choice is None:
+            return False
+        if dialog.choice == NEW_RUN:
+            return self.show_run_setup()
+        if dialog.choice == OPEN_RUN:
+            self.choose_run_to_open()
+            return self.run is not None
+        return self.open_trained_model(dialog.choice)
+
+    def open_trained_model(self, name: str, data_dir: str | None = None) -> bool:
+        """Show the shipped model `name` read-only (its drawing is computed on a thread of its own)."""
+        return self._open(lambda: open_trained_model(name, data_dir=data_dir or self.saved.data_dir() or None))
+
+    def continue_from_pretrained(self) -> None:
+        """A new run from the open trained model's weights; the shipped file is only read."""
+        if self.run is None or self.run.pretrained is None:
+            return
+        from drawstudio.pretrained.loading import pretrained_run_config
+
+        name = self.run.pretrained
+        default = default_run_dir(f"{name}-continued")
+        folder = QFileDialog.getSaveFileName(self, f"New run from {name}", str(default))[0]
+        if not folder:
+            return
+        try:
+            config = pretrained_run_config(name)
+        except DrawStudioError as error:
+            self.show_error(str(error))
+            return
+        config.train.data_dir = self.saved.data_dir() or None
+        self._open(lambda: open_training(Path(folder), config, snapshot_interval=self.snapshot_seconds,
+                                         pretrained=name))
 
     def choose_run_to_open(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a run to train")
@@ -185,21 +232,29 @@ class MainWindow(QMainWindow):
         self.history.extend(opened.history)
         self.curves.reset()
         self.lr_pane.set_run(opened.config.train, opened.session)
-        if opened.follower is not None:
-            opened.follower.set_sample_labels(self._labels_for(opened))
+        if opened.session is None:
+            opened.set_sample_labels(self._labels_for(opened))
         self.bridge.attach(opened.source)
         self.training_steps.set_run(opened.run_dir)
-        self._set_state(opened.session.state if opened.session is not None else RunState.FOLLOWING)
+        if opened.session is not None:
+            self._set_state(opened.session.state)
+        else:
+            self._set_state(RunState.WAITING if opened.viewer is not None else RunState.FOLLOWING)
         # torch, Qt and the run leave a few hundred thousand long-lived objects; a full garbage
         # collection walking them holds the GIL for 100-200 ms, freezing the window and training
         # alike. Frozen objects are never scanned again.
         gc.freeze()
         opened.start_source()
-        self.setWindowTitle(f"{opened.run_dir.name} — {APP_NAME}{' (following)' if opened.read_only else ''}")
-        self.saved.remember(opened.run_dir)
-        self.menu_actions.fill_recent(self.saved.recent_runs())
+        if opened.pretrained is not None:
+            self.setWindowTitle(f"{opened.pretrained} — {APP_NAME} (trained model, read-only)")
+            self.show_status(f"opened the trained model {opened.pretrained}: scrub, sample, export; "
+                             "Training ▸ Continue training from here… makes a new run of it")
+        else:
+            self.setWindowTitle(f"{opened.run_dir.name} — {APP_NAME}{' (following)' if opened.read_only else ''}")
+            self.saved.remember(opened.run_dir)  # a shipped model is no run to reopen from Recent runs
+            self.menu_actions.fill_recent(self.saved.recent_runs())
+            self.show_status(f"opened {opened.run_dir}" + (" (read-only)" if opened.read_only else ""))
         self._update_actions()
-        self.show_status(f"opened {opened.run_dir}" + (" (read-only)" if opened.read_only else ""))
 
     def close_run(self) -> None:
         """Stop what the open run is doing (training writes a checkpoint) and forget it."""
@@ -228,6 +283,9 @@ class MainWindow(QMainWindow):
         session = self._session()
         if self.run is None:
             self.show_run_setup()
+        elif self.run.pretrained is not None:
+            self.show_status("a trained model is read-only: Training ▸ Continue training from here… "
+                             "makes a new run of it")
         elif session is None:
             self.show_status("this run is followed read-only; its own process trains it")
         elif session.state == RunState.RUNNING:
@@ -343,7 +401,8 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         session = self.run.session if self.run is not None else None
         self.menu_actions.update(self.state, session is not None, self.run is not None,
-                                 self.canvas.animation() is not None)
+                                 self.canvas.animation() is not None,
+                                 self.run is not None and self.run.pretrained is not None)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.render_timer.stop()

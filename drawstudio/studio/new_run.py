@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from drawstudio.config import ModelConfig, RunConfig, TrainConfig
+from drawstudio.config import ModelConfig, RunConfig, TrainConfig, start_lr
 from drawstudio.data import DatasetInfo, available_datasets, dataset_facts
 from drawstudio.presets import PRESETS, SCHEDULE, apply_preset
 
@@ -38,7 +38,7 @@ def dataset_classes(name: str) -> int:
 def config_for_dataset(dataset: str | None, data_dir: str | None, preset: str | None = None) -> RunConfig:
     """Default settings, or `preset`'s, for a new run on `dataset` (when None: the preset's,
     else the preferred one found), with the image shape the dataset needs."""
-    config = RunConfig(train=TrainConfig(**SCHEDULE, data_dir=data_dir))  # the new-run dialog's schedule
+    config = RunConfig(train=TrainConfig(**SCHEDULE, lr=start_lr(ModelConfig.T), data_dir=data_dir))
     if preset:
         config = unchecked_config(apply_preset(config.to_dict(), preset))
     config.train.dataset = dataset or preset_dataset(preset) or default_dataset(available_datasets(data_dir))

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig
+from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig, start_lr
 from drawstudio.data import DatasetInfo, available_datasets
 from drawstudio.errors import DrawStudioError
 from drawstudio.presets import PRESETS, SCHEDULE, apply_preset, fitted_schedule
@@ -75,7 +75,12 @@ class RunSetupDialog(QDialog):
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet(f"color: {THEME.css('error_text')}")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.create = self.buttons.addButton("Create run", QDialogButtonBox.ButtonRole.AcceptRole)
+        # a new run starts training at once; "Create only" leaves it paused at step 0
+        self.start_after = True
+        self.create_only = self.buttons.addButton("Create only", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.create = self.buttons.addButton("Create and start", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.create.setDefault(True)
+        self.create_only.clicked.connect(lambda: setattr(self, "start_after", False))
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
@@ -93,6 +98,10 @@ class RunSetupDialog(QDialog):
             combo.currentIndexChanged.connect(self._validate)
         for box in (self.lr, self.lr_decay, self.plateau_factor, self.grad_clip):
             box.valueChanged.connect(self._validate)
+        # the rate follows the model's T (config.start_lr) until the user sets one
+        self.lr.valueChanged.connect(lambda: setattr(self, "_lr_follows_T", False))
+        self._lr_follows_T = True
+        self.ints["T"].valueChanged.connect(self._T_changed)
         self._scan(dataset)
         if preset:
             self.choose_preset(preset)
@@ -240,6 +249,13 @@ class RunSetupDialog(QDialog):
             self._show_config(unchecked_config(apply_preset(self.config().to_dict(), name)), preset_dataset(name))
         self._validate()
 
+    def _T_changed(self, T: int) -> None:
+        if self._lr_follows_T:
+            self.lr.blockSignals(True)
+            self.lr.setValue(start_lr(T))
+            self.lr.blockSignals(False)
+            self._validate()
+
     def _steps_changed(self, steps: int) -> None:
         """A new length: a picked preset's schedule, while its fields still hold it fitted to the
         length before, is fitted to this one (edited by hand, it is left alone)."""
@@ -265,6 +281,7 @@ class RunSetupDialog(QDialog):
         self.channels.setCurrentIndex(self.channels.findData(model.channels))
         self.likelihood.setCurrentText(model.likelihood)
         self.lr.setValue(train.lr)
+        self._lr_follows_T = train.lr == start_lr(model.T)  # a preset's rate is the rule's
         self.lr_decay.setValue(train.lr_decay)
         self.plateau_factor.setValue(train.plateau_factor)
         self.grad_clip.setValue(train.grad_clip)
@@ -403,7 +420,8 @@ class RunSetupDialog(QDialog):
         self._show_preset_note()
         problem = self.problem_text()
         self.problem.setText(problem)
-        self.create.setEnabled(not problem)
+        for button in (self.create, self.create_only):
+            button.setEnabled(not problem)
 
 
 def _choice(options: tuple[str, ...], current: str) -> QComboBox:

@@ -21,6 +21,10 @@ class WindowActions:
                              "open a run folder to resume training it")
         self.follow_action = a("&Follow run…", w.choose_run_to_follow, "Ctrl+Shift+O",
                                "watch a run another process is training (read-only)")
+        self.explore_action = a("E&xplore a trained model…", lambda: w.show_start(), "Ctrl+T",
+                                "open one of the models trained and shipped with DRAW Studio (read-only)")
+        self.continue_action = a("&Continue training from here…", w.continue_from_pretrained, None,
+                                 "a new run that starts from this trained model's weights")
         self.checkpoint_action = a("&Save checkpoint", w.save_checkpoint, QKeySequence.StandardKey.Save)
         self.gif_action = a("Export animation as &GIF…", lambda: w.exports.gif())
         self.png_action = a("Export grid as &PNG…", lambda: w.exports.png())
@@ -57,7 +61,7 @@ class WindowActions:
     def _menus(self) -> None:
         bar = self.window.menuBar()
         file_menu = bar.addMenu("&File")
-        for action in (self.new_action, self.open_action, self.follow_action):
+        for action in (self.new_action, self.open_action, self.follow_action, self.explore_action):
             file_menu.addAction(action)
         self.recent_menu = file_menu.addMenu("Recent runs")
         file_menu.addSeparator()
@@ -67,7 +71,8 @@ class WindowActions:
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         training = bar.addMenu("&Training")
-        for action in (self.start_action, self.step_action, self.stop_action, self.eval_action, self.extend_action):
+        for action in (self.start_action, self.step_action, self.stop_action, self.eval_action, self.extend_action,
+                       self.continue_action):
             training.addAction(action)
         view = bar.addMenu("&View")
         for action in (self.play_action, self.prev_action, self.next_action):
@@ -84,8 +89,10 @@ class WindowActions:
             action.triggered.connect(lambda _=False, f=folder: self.window.open_run(Path(f)))
         self.recent_menu.setEnabled(bool(recent))
 
-    def update(self, state: RunState, trains: bool, has_run: bool, has_drawing: bool) -> None:
-        """Enable what the window's state allows: `trains` when it trains a run itself."""
+    def update(self, state: RunState, trains: bool, has_run: bool, has_drawing: bool, pretrained: bool) -> None:
+        """Enable what the window's state allows: `trains` when it trains a run itself,
+        `pretrained` when it shows a shipped model."""
+        self.continue_action.setEnabled(pretrained)
         self.start_action.setText("Pause" if state == RunState.RUNNING else "Start")
         for action in (self.start_action, self.step_action, self.eval_action, self.extend_action,
                        self.checkpoint_action):

@@ -17,7 +17,8 @@ class RunState(str, Enum):
     STOPPED = "stopped"  # the thread ended after a last checkpoint
     FAILED = "failed"  # after an error the user must see
     FOLLOWING = "following"  # another process trains; curves and canvas follow its files
-    WAITING = "waiting for a checkpoint"  # following a run that has none yet
+    WAITING = "waiting for a checkpoint"  # following a run that has none yet, or loading a trained model
+    PRETRAINED = "trained model, read-only"  # a shipped model: explored, never trained here
 
     def __str__(self) -> str:
         return self.value

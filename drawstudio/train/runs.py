@@ -70,10 +70,9 @@ def _describe(changes: dict[str, Any], current: Any) -> str:
     return ", ".join(f"{k}: {getattr(current, k)!r} → {v!r}" for k, v in changes.items())
 
 
-def open_run(run_dir: Path, *, device: str | None = None, data_dir: str | None = None,
-             data: ImageData | None = None, threads: int | None = None) -> Trainer:
-    """A trainer holding the run's newest checkpoint that writes nothing to the run."""
-    config = load_run_config(run_dir)
+def reader_config(config: RunConfig, device: str | None = None, data_dir: str | None = None,
+                  threads: int | None = None) -> RunConfig:
+    """`config` for a reader of a trained model: where it runs and where its data is now."""
     if device is not None:
         config.train.device = device
     if data_dir is not None:
@@ -81,6 +80,13 @@ def open_run(run_dir: Path, *, device: str | None = None, data_dir: str | None =
     if threads is not None:
         config.train.threads = threads
         config.train.validate()
+    return config
+
+
+def open_run(run_dir: Path, *, device: str | None = None, data_dir: str | None = None,
+             data: ImageData | None = None, threads: int | None = None) -> Trainer:
+    """A trainer holding the run's newest checkpoint that writes nothing to the run."""
+    config = reader_config(load_run_config(run_dir), device, data_dir, threads)
     trainer = Trainer(config, None, data=data)
     found = ckpt.newest_loadable(run_dir, trainer.device)
     if found is None:
