@@ -228,7 +228,8 @@ def test_learning_rate_pane_draws_the_schedule_from_the_records_so_a_followed_ru
     assert pane.refresh()
     xs, ys = pane.current_curve.getData()
     assert ys[0] == pytest.approx(1e-3) and ys[-1] == pytest.approx(5e-4 * 0.5 ** ((xs[-1] - 200) / 100))
-    assert "now 1.25e-04 at step 400 (followed" in pane.status.text() and "(1 so far)" in pane.status.text()
+    assert "now 1.25e-04 at step 400 (×0.5 every 100 steps) (followed" in pane.status.text()
+    assert "(1 so far)" in pane.status.text()
 
 
 def test_learning_rate_pane_draws_the_hold_before_the_decay_starts(qtbot):
