@@ -99,7 +99,7 @@ def test_attention_trajectory_draws_the_chosen_images_centres_and_toggles_off(st
 
 
 def legend_names(studio) -> list[str]:
-    return [label.text for _, label in studio.curves.plot.getPlotItem().legend.items]
+    return studio.curves.plot.getPlotItem().legend.names()
 
 
 def test_reference_run_appears_named_disappears_when_removed_and_is_remembered(studio, qtbot, tmp_path, trained_run):

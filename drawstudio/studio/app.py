@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     app.setWindowIcon(QIcon(str(resource_path("icon.svg"))))
     window = MainWindow()
     install_signal_handlers(window)
-    window.show()
+    if window.opens_maximised:
+        window.showMaximized()
+    else:
+        window.show()
     open_from_args(window, args)
     return app.exec()

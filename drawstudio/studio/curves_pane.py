@@ -16,7 +16,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
 
 from drawstudio.studio.history import MetricsHistory, moving_average
-from drawstudio.studio.plots import cache_axes, show_from_zero, step_plot
+from drawstudio.studio.plots import plot_widget, show_from_zero, step_plot
 from drawstudio.studio.theme import THEME
 from drawstudio.studio.reference_runs import ReferenceRuns
 from drawstudio.train.snapshot import Snapshot
@@ -26,6 +26,10 @@ MIN_REDRAW_SECONDS = 1.0  # curves move slowly; redrawing them more often only c
 # len(history) / this many seconds between redraws holds the curves near 2% of a core (and
 # off the training thread's GIL) however long the run grows.
 POINTS_PER_REDRAW_SECOND = 25_000
+# Below these heights (in pixels, axes and titles included) the curves turn into a band and the
+# bars into a strip whose axis labels run together: the splitter stops there instead.
+CURVES_MIN_HEIGHT = 220
+KL_BARS_MIN_HEIGHT = 130
 CURVES = (("loss", "total loss (−ELBO)", THEME.loss), ("recon", "reconstruction", THEME.reconstruction),
           ("kl", "KL", THEME.kl))
 
@@ -54,9 +58,7 @@ class CurvesPane(QWidget):
         controls.addWidget(self.smoothing_label)
         controls.addWidget(self.log_y)
 
-        # bottom right: below the loss curves and, once KL has grown, above it; the top stays free
-        # for the labels of schedule markers
-        self.plot, item, legend = step_plot("nats per image", legend_offset=(-10, -10))
+        self.plot, item, legend = step_plot("nats per image")
         item.setDownsampling(auto=True, mode="peak")
         item.setClipToView(True)
         self.curves = {name: item.plot(name=label, pen=pg.mkPen(colour, width=1.5))
@@ -78,11 +80,11 @@ class CurvesPane(QWidget):
         self.references = ReferenceRuns(item, self.smoothing.value, self)
         controls.addWidget(self.references.button)
 
-        self.kl_plot = pg.PlotWidget(background=THEME.background)
+        self.kl_plot = plot_widget()
         kl_item = self.kl_plot.getPlotItem()
-        cache_axes(kl_item)
-        kl_item.setTitle("KL per drawing step (nats, fixed test batch)", color=THEME.text, size="10pt")
-        kl_item.setLabel("bottom", "drawing step t")
+        # axis labels and no title: a title's line took a third of the bars' height in a laptop's pane
+        kl_item.setLabel("left", "KL (nats)")
+        kl_item.setLabel("bottom", "drawing step t (KL on the fixed test batch)")
         kl_item.setMouseEnabled(x=False, y=False)
         self.kl_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=THEME.kl, pen=None)
         kl_item.addItem(self.kl_bars)
@@ -90,6 +92,9 @@ class CurvesPane(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.plot)
         splitter.addWidget(self.kl_plot)
+        splitter.setChildrenCollapsible(False)
+        self.plot.setMinimumHeight(CURVES_MIN_HEIGHT)
+        self.kl_plot.setMinimumHeight(KL_BARS_MIN_HEIGHT)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)

@@ -16,9 +16,12 @@ from drawstudio.studio.tiles import columns_for, positive_to_unit, signed_to_uni
 from drawstudio.studio.timeline import Timeline
 from drawstudio.train.snapshot import Snapshot
 
-TITLES = ("read: glimpse of the image x", "read: glimpse of the error x − σ(c) (grey = 0)",
-          "write: patch w_t (grey = 0)")
-NOT_KEPT = "glimpses and write patches are not kept in the training history (live snapshots only)"
+# Short titles: a title is as wide as its grid's column at the least, and three long ones pushed
+# the write patches out of a laptop-sized pane. The tooltip says the rest.
+TITLES = ("read: glimpse of x", "read: glimpse of x − σ(c)", "write: patch w_t")
+TOOLTIP = ("For each image of the batch at drawing step t: the N×N glimpse the encoder read from the image x "
+           "and from the error image x − σ(c), and the patch the decoder wrote; grey is 0 in the last two.")
+NOT_KEPT = "not kept in the training history: live snapshots only"
 
 
 def glimpse_frames(snapshot: Snapshot) -> list[np.ndarray]:
@@ -36,6 +39,7 @@ class GlimpsePane(SnapshotView):
         self.frames: list[np.ndarray] = []
         self.graphics = make_layout_widget()
         self.views = [GridView(self.graphics.ci, title, 0, col) for col, title in enumerate(TITLES)]
+        self.graphics.setToolTip(TOOLTIP)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.graphics)

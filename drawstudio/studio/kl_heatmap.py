@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from drawstudio.studio.plots import cache_axes
+from drawstudio.studio.plots import plot_widget
 from drawstudio.studio.theme import THEME
 from drawstudio.studio.step_history import StepHistory
 from drawstudio.studio.timeline import Timeline
@@ -43,11 +43,11 @@ class KlHeatmap(QWidget):
         self.timeline = timeline
         self.empty = QLabel(EMPTY_TEXT)
         self.empty.setWordWrap(True)
-        self.plot = pg.PlotWidget(background=THEME.background)
+        self.plot = plot_widget()
         item = self.plot.getPlotItem()
-        cache_axes(item)
-        # a short title: a PlotItem never lays out narrower than its title, whatever its dock's width
-        item.setTitle("KL per drawing step t (nats, fixed batch)", color=THEME.text, size="9pt")
+        # no title (the dock has one): in a laptop's dock a title's line was a third of the data area
+        self.plot.setToolTip("KL of each drawing step t (nats, on the fixed batch) at each kept training step; "
+                             "click a cell to show that step")
         item.setLabel("bottom", "kept training step")
         item.setLabel("left", "drawing step t")
         item.setMouseEnabled(x=False, y=False)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDia
                                QWidget)
 
 from drawstudio.errors import DrawStudioError, RunLockedError
+from drawstudio.studio import window_layout
 from drawstudio.studio.bridge import Bridge
 from drawstudio.studio.canvas_pane import CanvasPane
 from drawstudio.studio.curves_pane import CurvesPane
@@ -81,6 +82,9 @@ class MainWindow(QMainWindow):
         self._message_box: QMessageBox | None = None
         self.follow_offer = FollowOffer(self, APP_NAME, self.follow_run)
         self._next_pane = 0  # the pane whose turn it is to redraw
+        # the first open fits the screen; later ones restore the user's geometry and arrangement
+        restored = self.saved.restore_geometry(self)
+        self.opens_maximised = not restored and self.fit_to_screen()
         self._default_layout()
 
         self.menu_actions = WindowActions(self)
@@ -104,14 +108,23 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _default_layout(self) -> None:
-        """Curves and learning rate down the right at full height, glimpses under the canvas
+        """Curves and learning rate down the right at full height, glimpses and the KL heatmap
+        under the canvas, tabbed where the window's size leaves them too little room
         (restoreState replaces this with the user's own arrangement)."""
-        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.setCorner(Qt.Corner.TopRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.docks["curves"], self.docks["lr"]], [620, 300], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["curves"]], [640], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["glimpses"]], [300], Qt.Orientation.Vertical)
-        self.splitDockWidget(self.docks["glimpses"], self.docks["heatmap"], Qt.Orientation.Horizontal)
+        window_layout.arrange(self, self.docks, window_layout.plan_for(self.size()))
+
+    def fit_to_screen(self) -> bool:
+        """The geometry of a first open on the window's screen; True when the window is to open
+        maximised (a laptop's screen)."""
+        available = window_layout.available_geometry(self)
+        self.setGeometry(window_layout.first_geometry(available))
+        return window_layout.opens_maximised(available.size())
+
+    def reset_layout(self) -> None:
+        """The window and its docks as they first open on the screen the window is on."""
+        if not self.isMaximized() and self.fit_to_screen():
+            self.showMaximized()
+        self._default_layout()
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -1,36 +1,32 @@
-"""The look shared by the studio's plots: one dark background, and step-axis line plots."""
+"""The look shared by the studio's plots: one dark background, axes whose tick labels never
+overprint, and step-axis line plots with their legend outside the data area."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QGraphicsItem
 
+from drawstudio.studio.axes import thinning_axes
+from drawstudio.studio.plot_legend import LegendedPlot, PlotLegend
 from drawstudio.studio.theme import THEME
 
 
+def plot_widget() -> pg.PlotWidget:
+    """A plot with the studio's background and axes, the left and bottom ones shown."""
+    widget = pg.PlotWidget(background=THEME.background, axisItems=thinning_axes())
+    for side in ("top", "right"):  # PlotItem shows every axis it is given
+        widget.getPlotItem().hideAxis(side)
+    return widget
 
-def step_plot(y_label: str, legend_offset: tuple[int, int] = (-10, 10)
-              ) -> tuple[pg.PlotWidget, pg.PlotItem, pg.LegendItem]:
-    """A plot against the training step, with a grid and a legend (at the top right unless
-    `legend_offset` says otherwise: negative values count from the right or bottom)."""
-    widget = pg.PlotWidget(background=THEME.background)
+
+def step_plot(y_label: str) -> tuple[LegendedPlot, pg.PlotItem, PlotLegend]:
+    """A plot against the training step, with a grid and a legend above it."""
+    widget = LegendedPlot(plot_widget())
     item = widget.getPlotItem()
-    cache_axes(item)
     item.setLabel("bottom", "training step")
     item.setLabel("left", y_label)
     item.showGrid(x=True, y=True, alpha=0.2)
-    legend = item.addLegend(offset=legend_offset, labelTextColor=THEME.text)
-    legend.setBrush(pg.mkBrush(THEME.legend_fill))
-    return widget, item, legend
-
-
-def cache_axes(item: pg.PlotItem) -> None:
-    """Keep each axis as a pixmap, redrawn only when the axis itself changes. An axis that draws
-    the grid spans the whole plot, so without this every new curve point replays its ticks,
-    labels and grid lines: measured as the studio's largest GUI cost while training."""
-    for name in ("left", "bottom", "right", "top"):
-        item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    return widget, item, widget.legend
 
 
 def show_from_zero(view: pg.ViewBox, *values: np.ndarray) -> None:

@@ -19,7 +19,7 @@ Colour = str | tuple[int, ...]
 class Theme:
     background: Colour  # every plot's background
     text: Colour  # axis labels, titles, legends
-    legend_fill: Colour
+    legend_hidden: Colour  # a hidden curve's name in a legend
     loss: Colour  # the curves, and the bars of KL per drawing step
     reconstruction: Colour
     kl: Colour

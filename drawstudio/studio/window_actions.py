@@ -38,6 +38,8 @@ class WindowActions:
         self.prev_action = a("Previous drawing step", lambda: w.timeline.step(-1), "Left")
         self.next_action = a("Next drawing step", lambda: w.timeline.step(1), "Right")
         self.play_action = a("Play drawing", lambda: w.timeline.set_playing(not w.timeline.playing), "P")
+        self.reset_layout_action = a("&Reset layout", w.reset_layout, None,
+                                     "put the panes back where they open on this screen")
         self._toolbar()
         self._menus()
 
@@ -80,6 +82,7 @@ class WindowActions:
         view.addSeparator()
         for dock in self.window.docks.values():
             view.addAction(dock.toggleViewAction())
+        view.addAction(self.reset_layout_action)
         self.fill_recent(self.window.saved.recent_runs())
 
     def fill_recent(self, recent: list[str]) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 MAX_RECENT = 8
-DEFAULT_SIZE = (1500, 950)
 
 
 class WindowSettings:
@@ -33,12 +32,13 @@ class WindowSettings:
     def remember_data_dir(self, data_dir: str | None) -> None:
         self.settings.setValue("data_dir", data_dir or "")
 
-    def restore(self, window: Any) -> None:
+    def restore_geometry(self, window: Any) -> bool:
+        """The window's saved size and place; False when there is none (a first open)."""
         geometry = self.settings.value("geometry")
-        if isinstance(geometry, QByteArray):
-            window.restoreGeometry(geometry)
-        else:
-            window.resize(*DEFAULT_SIZE)
+        return isinstance(geometry, QByteArray) and window.restoreGeometry(geometry)
+
+    def restore(self, window: Any) -> None:
+        """The user's arrangement of the docks and the panes' view settings."""
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             window.restoreState(state)
