@@ -1,14 +1,17 @@
 """The binarized-MNIST benchmark of a run: a per-epoch table (markdown) and a learning-curve PNG.
 
-    python benchmarks/paper_results.py RUN_DIR [--png docs/learning-curve.png]
+    python benchmarks/paper_results.py RUN_DIR [--png docs/learning-curve.png] [--card CARD]
 
-Reads only the run's metrics.jsonl (evaluations logged by `--eval-every`); the
+Reads only the run's metrics.jsonl (evaluations logged by `--eval-every`; a run restored from a
+kept model starts with its earlier parts' evaluations, which carry their own epoch, hours and
+rate); with `--card` (a kept model's card.json) the curve marks where each part began. The
 importance-weighted bound comes from `drawstudio eval --run RUN_DIR --iw-samples K`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -31,9 +34,14 @@ def epoch_table(records: list[dict]) -> list[dict]:
             continue
         row = rows.setdefault(record["step"], {"step": record["step"]})
         row[record["split"]] = record["nll"]
+    kept = {r["step"]: r for r in records if r["kind"] == "eval" and "epoch" in r}  # an earlier part's
     for step, row in rows.items():
         before = [r for r in trains if r["step"] <= step]
         last = before[-1] if before else None
+        if step in kept and (last is None or last["step"] < step):
+            row.update(epoch=kept[step]["epoch"], elapsed=kept[step]["hours"] * 3600, lr=kept[step]["lr"])
+            row["images_per_s"] = float("nan")
+            continue
         row["epoch"] = last["epoch"] if last else 0.0
         row["elapsed"] = last["elapsed"] if last else 0.0
         row["lr"] = last["lr"] if last else float("nan")
@@ -57,7 +65,7 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], records: list[dict], path: Path) -> None:
+def plot(rows: list[dict], records: list[dict], path: Path, parts: list[dict] | None = None) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import pyqtgraph as pg
     import pyqtgraph.exporters
@@ -94,6 +102,10 @@ def plot(rows: list[dict], records: list[dict], path: Path) -> None:
                                            label=_change_label(change),
                                            # one row each, so labels of changes close together do not overlap
                                            labelOpts={"position": 0.65 - 0.08 * (index % 4), "color": (200, 120, 0)}))
+    per_step = rows[-1]["epoch"] / rows[-1]["step"] if rows and rows[-1]["step"] else 0.0
+    for part in (parts or [])[1:]:
+        widget.addItem(pg.InfiniteLine(part["steps"][0] * per_step, angle=90, pen=pg.mkPen((90, 90, 90)),
+                                       label=f"part {part['part']}", labelOpts={"position": 0.95, "color": (90, 90, 90)}))
     widget.setYRange(PAPER - 5, 220)
     app.processEvents()
     pyqtgraph.exporters.ImageExporter(widget.plotItem).export(str(path))
@@ -109,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--png", type=Path, help="write the learning curve here")
+    parser.add_argument("--card", type=Path, help="a kept model's card.json: mark where each part began")
     args = parser.parse_args(argv)
     records = read_metrics(args.run / "metrics.jsonl")
     if not records:
@@ -117,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = epoch_table(records)
     print(markdown(rows))
     if args.png:
-        plot(rows, records, args.png)
+        parts = json.loads(args.card.read_text())["training"]["parts"] if args.card else None
+        plot(rows, records, args.png, parts)
         print(f"wrote {args.png}", file=sys.stderr)
     return 0
 

@@ -108,3 +108,20 @@ def test_eval_before_any_classifier_trains_one_and_reports_class_consistency(col
     consistency = result["class_consistency"]
     assert sorted(consistency["per_class"]) == ["blue", "red"] and consistency["chance"] == pytest.approx(0.5)
     assert 0 <= consistency["classifier_accuracy"] <= 1 and result["iw_samples"] == 2
+
+
+def test_the_recogniser_of_a_dynamically_binarised_run_learns_and_is_tested_on_grey_intensities(
+        conditional_config, monkeypatch):
+    """Such a model draws Bernoulli means (grey), so its samples are judged by a classifier of grey images."""
+    from drawstudio import classifier
+    from drawstudio.data import batches
+
+    trainer = Trainer(conditional_config, None)
+    assert trainer.binarize == "dynamic"
+    seen = []
+    real = batches.to_model_input
+    monkeypatch.setattr(batches, "to_model_input", lambda images, binarize, *rest: seen.append(binarize) or
+                        real(images, binarize, *rest))
+    classifier.train_classifier(trainer, steps=2)
+    assert seen and set(seen) == {"none"}
+    assert classifier.judged_as("threshold") == "threshold"  # a thresholded model draws thresholded images

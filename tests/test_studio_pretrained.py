@@ -23,11 +23,11 @@ def _data_dir(name: str, shared_data: Path) -> str:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_each_shipped_model_opens_and_draws_its_canvas(studio, qtbot, name, shared_data):
     assert studio.open_trained_model(name, _data_dir(name, shared_data) or None), studio.last_error
-    qtbot.waitUntil(lambda: studio.canvas.snapshot is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: studio.canvas.snapshot is not None and studio.state == RunState.PRETRAINED,
+                    timeout=WAIT_MS)
     snapshot = studio.canvas.snapshot
     T = find(name).config.model.T
     assert snapshot.reconstructions.shape[0] == T and snapshot.samples.shape[0] == T
-    assert studio.state == RunState.PRETRAINED
     assert len(studio.history.eval_step) >= 1  # the card's learning curve
 
 

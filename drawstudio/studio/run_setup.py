@@ -17,9 +17,9 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                               QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig, start_lr
 from drawstudio.data import DatasetInfo, available_datasets
@@ -68,8 +68,21 @@ class RunSetupDialog(QDialog):
 
         self.ints: dict[str, QSpinBox] = {}
         layout = QVBoxLayout(self)
+        # the settings scroll on a short (laptop) screen; the run folder and the buttons stay in view
+        settings = QWidget()
+        column = QVBoxLayout(settings)
+        column.setContentsMargins(0, 0, 0, 0)
         for group in (self._preset_group(), self._data_group(data_dir), self._model_group(), self._training_group()):
-            layout.addWidget(group)
+            column.addWidget(group)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(settings)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setMinimumWidth(settings.sizeHint().width() + self.scroll.verticalScrollBar().sizeHint().width())
+        screen = QApplication.primaryScreen()
+        room = screen.availableGeometry().height() - 160 if screen is not None else settings.sizeHint().height()
+        self.scroll.setMinimumHeight(min(settings.sizeHint().height(), max(200, room)))
+        layout.addWidget(self.scroll, 1)
         layout.addLayout(self._run_row())
         self.problem = QLabel()
         self.problem.setWordWrap(True)

@@ -40,7 +40,11 @@ class StartDialog(QDialog):
             item = QListWidgetItem(f"{model.title}\n{model.headline()}")
             item.setData(Qt.ItemDataRole.UserRole, model.name)
             self.models.addItem(item)
-        self.models.setCurrentRow(0)
+        if found:
+            self.models.setCurrentRow(0)
+        else:
+            self.models.setEnabled(False)
+            column.addWidget(QLabel("No trained models in this installation."))
         self.models.itemActivated.connect(lambda _item: self._explore())
         column.addWidget(self.models)
         self.explore_button = QPushButton("Explore")
