@@ -1,18 +1,49 @@
-"""A shipped model put to work: a read-only trainer holding its weights (for eval, samples
-and the studio), and a new run that starts from them (`train --from-pretrained`)."""
+"""A shipped model put to work: a read-only view of its weights on its test images (for eval,
+samples and the studio), and a new run that starts from them (`train --from-pretrained`)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
 
 from drawstudio.config import RunConfig, TrainConfig
 from drawstudio.data import load_dataset
 from drawstudio.data.base import ImageData
+from drawstudio.data.batches import effective_binarize
 from drawstudio.devices import prepare, resolve_device
 from drawstudio.errors import DataError
 from drawstudio.model.draw import Draw
 from drawstudio.pretrained.catalog import Pretrained, find
 from drawstudio.train import checkpoint as ckpt
+from drawstudio.train.evaluation import Evaluation
+from drawstudio.train.objective import Objective
 from drawstudio.train.runs import reader_config
+from drawstudio.train.snapshot import Snapshot
 from drawstudio.train.trainer import Trainer
+
+
+@dataclass
+class TrainedModel:
+    """A shipped model on its test images, read-only: what `eval`, class consistency and the
+    studio's view ask of a trainer, without an optimiser (building one imports torch's
+    compiler, seconds that opening a model in a second cannot spend)."""
+
+    config: RunConfig
+    model: Draw
+    data: ImageData
+    device: torch.device
+    step: int  # the step its training reached
+    evaluation: Evaluation
+    resumed_from: None = None  # no checkpoint file: the shipped weights
+
+    def evaluate(self, split: str = "test", max_images: int | None = None, iw_samples: int = 1,
+                 batch_size: int = 1000, log: bool = False) -> dict[str, Any]:
+        return self.evaluation.evaluate(self.step, split, max_images, iw_samples, batch_size)
+
+    def snapshot(self, n_recon: int = 16, n_samples: int = 16, sample_labels: list[int] | None = None) -> Snapshot:
+        return self.evaluation.snapshot(self.step, n_recon, n_samples, sample_labels)
 
 
 def pretrained_model(name: str, device: str | None = None, threads: int | None = None) -> tuple[Draw, int]:
@@ -20,32 +51,43 @@ def pretrained_model(name: str, device: str | None = None, threads: int | None =
     training reached."""
     pretrained = find(name)
     config = reader_config(pretrained.config, device, None, threads)
+    return _built(pretrained, config), _trained_steps(pretrained)
+
+
+def _built(pretrained: Pretrained, config: RunConfig) -> Draw:
+    """The model with the shipped weights, on the config's device; a damaged file is refused
+    before anything else is done."""
     where = resolve_device(config.train.device)
-    prepare(where, config.train.threads)
     weights = pretrained.load_weights(where)
+    prepare(where, config.train.threads)
     model = Draw(config.model).to(where)
     ckpt.check_model_state(pretrained.weights_path, model, weights)
     model.load_state_dict(weights)
-    return model.eval(), int(pretrained.card.get("training", {}).get("steps", 0))
+    return model.eval()
+
+
+def _trained_steps(pretrained: Pretrained) -> int:
+    return int(pretrained.card.get("training", {}).get("steps", 0))
 
 
 def open_pretrained(name: str, *, device: str | None = None, data_dir: str | None = None,
-                    threads: int | None = None, any_test_images: bool = False) -> Trainer:
-    """A trainer holding the shipped model `name` that writes nothing anywhere. Its test images
-    come from the model's own dataset; with `any_test_images`, when that is missing, from the
-    first dataset of the same shape the card names under "also_shows" (for viewing only: a
-    bound on other images is not the card's)."""
+                    threads: int | None = None, any_test_images: bool = False) -> TrainedModel:
+    """The shipped model `name` on its test images, writing nothing anywhere. The images come
+    from the model's own dataset; with `any_test_images`, when that is missing, from the first
+    dataset of the same shape the card names under "also_shows" (for viewing only: a bound on
+    other images is not the card's)."""
     pretrained = find(name)
-    weights = pretrained.load_weights()  # a damaged file is refused before any data is read
     config = reader_config(pretrained.config, device, data_dir, threads)
-    data = _test_images(pretrained, config) if any_test_images else None
-    if data is not None:
-        config.train.dataset = data.name
-    trainer = Trainer(config, None, data=data)
-    ckpt.check_model_state(pretrained.weights_path, trainer.model, weights)
-    trainer.model.load_state_dict(weights)
-    trainer.step = int(pretrained.card.get("training", {}).get("steps", 0))
-    return trainer
+    model = _built(pretrained, config)
+    if any_test_images:
+        data = _test_images(pretrained, config)
+    else:
+        data = load_dataset(config.train.dataset, config.train.data_dir,
+                            image_size=(config.model.height, config.model.width), channels=config.model.channels)
+    device = next(model.parameters()).device
+    evaluation = Evaluation(Objective(model, config.train.fused), config, data,
+                            effective_binarize(data, config.train.binarize), device)
+    return TrainedModel(config, model, data, device, _trained_steps(pretrained), evaluation)
 
 
 def _test_images(pretrained: Pretrained, config: RunConfig) -> ImageData:

@@ -11,9 +11,8 @@ import threading
 from drawstudio.errors import DrawStudioError
 from drawstudio.events import Event
 from drawstudio.pretrained.catalog import Pretrained, find
-from drawstudio.pretrained.loading import open_pretrained
+from drawstudio.pretrained.loading import TrainedModel, open_pretrained
 from drawstudio.train.run_state import RunState
-from drawstudio.train.trainer import Trainer
 
 _STOP = object()
 
@@ -28,7 +27,7 @@ class PretrainedViewer:
         self.metrics = Event("metrics")
         self.snapshot_ready = Event("snapshot_ready")
         self.error = Event("error")
-        self.trainer: Trainer | None = None  # read-only, once loaded
+        self.trainer: TrainedModel | None = None  # once loaded
         self.sample_labels: list[int] | None = None
         self._requests: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
