@@ -8,8 +8,10 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMessageBox
 
 from drawstudio.train.run_state import RunState
+from drawstudio.version import version
 
 
 class WindowActions:
@@ -40,6 +42,7 @@ class WindowActions:
         self.play_action = a("Play drawing", lambda: w.timeline.set_playing(not w.timeline.playing), "P")
         self.reset_layout_action = a("&Reset layout", w.reset_layout, None,
                                      "put the panes back where they open on this screen")
+        self.about_action = a("&About DRAW Studio", self.show_about)
         self._toolbar()
         self._menus()
 
@@ -83,7 +86,11 @@ class WindowActions:
         for dock in self.window.docks.values():
             view.addAction(dock.toggleViewAction())
         view.addAction(self.reset_layout_action)
+        bar.addMenu("&Help").addAction(self.about_action)
         self.fill_recent(self.window.saved.recent_runs())
+
+    def show_about(self) -> None:
+        QMessageBox.about(self.window, "About DRAW Studio", about_text())
 
     def fill_recent(self, recent: list[str]) -> None:
         self.recent_menu.clear()
@@ -104,3 +111,11 @@ class WindowActions:
         for action in (self.gif_action, self.png_action):
             action.setEnabled(has_drawing)
         self.csv_action.setEnabled(has_run)
+
+
+def about_text() -> str:
+    """The About box's text. Its version is the one `drawstudio --version` and the installed
+    wheel report, so a bug report names the same version from either."""
+    return (f"<b>DRAW Studio</b> {version()}<br><br>"
+            "Train the DRAW model (Gregor et al., 2015) and watch it draw, live.<br>"
+            "CHANGELOG.md in the repository says what changed in each release.")
