@@ -1,7 +1,7 @@
 """Where a run's attention looks at each drawing step, and what each step's latents carry, on
-test images spread over the split: the numbers behind README's "Which start and schedule for
-the long run". A model whose read and write stay at the same place at every step (varying only
-with the image) sits on a plateau near 133 nats at T=64; one that has learned to draw sweeps
+test images spread over the split: the numbers behind docs/experiments/benchmark-schedule.md.
+A model whose read and write stay at the same place at every step (varying only with the
+image) sits on a plateau near 133 nats at T=64; one that has learned to draw sweeps
 its windows over the digit.
 
     python benchmarks/attention_paths.py RUN [--images 256] [--every 8] [--data-dir DIR]

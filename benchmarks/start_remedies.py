@@ -1,6 +1,6 @@
-"""Train with a start the settings cannot express, for the † rows of README's "Drawing from the
-first minute": the remedy changes the freshly built model (or its optimiser) before the same
-training steps `drawstudio train` runs.
+"""Train with a start the settings cannot express, for the † rows of
+docs/experiments/first-minute.md: the remedy changes the freshly built model (or its
+optimiser) before the same training steps `drawstudio train` runs.
 
     python benchmarks/start_remedies.py --remedy forget-bias=1 -- train --dataset binarized-mnist \\
         --data-dir ../shared/data/binarized_mnist --T 16 --steps 600 --batch-size 64 --threads 1 \\

@@ -145,7 +145,7 @@ def start_lr(T: int) -> float:
     """The learning rate a new run starts at when none is given, by its number of drawing steps:
     3e-3 up to T = 16, falling as 48/T to 1e-3 at T = 48 and beyond. Short models learn fastest
     at 3e-3 (T = 16, 600 steps: 126 nats against 148 at 1e-3), while the paper's T = 64 model
-    spikes and diverges above 1e-3 (README, "Drawing from the first minute")."""
+    spikes and diverges above 1e-3 (docs/experiments/first-minute.md)."""
     return 1e-3 * min(3.0, max(1.0, 48 / max(T, 1)))  # T < 1 is refused by validation, not here
 
 

@@ -18,8 +18,8 @@ _PAPER_MNIST_MODEL = {"T": 64, "read_n": 2, "write_n": 5, "enc_size": 256, "dec_
 # exponential decay halving the rate every 6,248 steps (8 epochs of binarized MNIST at batch
 # 64), with the plateau rule on top, which halves it whenever two evaluations in a row bring no
 # new best held-out bound. A constant rate stalls, and halving every 5 epochs left the rate too
-# low from epoch 9 on (README, "The paper's benchmark"). The KL's weight reaches 1 at step 300
-# (README, "Drawing from the first minute"). A higher rate wins at T=16 but diverges at the
+# low from epoch 9 on (docs/experiments/benchmark.md). The KL's weight reaches 1 at step 300
+# (docs/experiments/first-minute.md). A higher rate wins at T=16 but diverges at the
 # paper's T=64, even decaying (lr 3e-3 halving every 3 epochs blew up near step 1,000), so these
 # are for the long model. The clip at 10 scales almost every step (the norm is in the hundreds);
 # for the default fast start that wins the first epoch (137.50 against 143.46 nats unclipped).
@@ -31,7 +31,7 @@ SCHEDULE = {"lr_decay": 0.5, "decay_every": 6248, "decay_start": 0, "plateau_fac
 # The benchmark's attention start: the read's 2×2 grid spanning the image, both filters half a
 # stride wide, both intensities 1. The default start (ModelConfig) draws from the first minute
 # but at T=64 it learns slower after the first epochs; over 16 epochs this one ends lower
-# (README, "Which start and schedule for the long run").
+# (docs/experiments/benchmark-schedule.md).
 _LONG_RUN_START = {"read_stride_init": 1.0, "read_sigma_init": 0.5, "write_sigma_init": 0.5,
                    "read_gamma_init": 1.0, "write_gamma_init": 1.0}
 # The benchmark's length, 16 epochs (12,500 steps), and a schedule made for it: the full rate
@@ -42,8 +42,8 @@ _LONG_RUN_START = {"read_stride_init": 1.0, "read_sigma_init": 0.5, "write_sigma
 # Its gradient is clipped only in a spike: the paper model's global norm is 200-2,000 all through
 # training, so a clip at 10 scales every step and Adam then sees each gradient at unit norm (it
 # learns slower: 120.21 against 104.24 nats at epoch 4, level by epoch 16: 88.89 against 89.34),
-# while no clipping at all let one gradient of norm 286,329 at step 3,604 wreck a run (README,
-# "Which start and schedule for the long run").
+# while no clipping at all let one gradient of norm 286,329 at step 3,604 wreck a run
+# (docs/experiments/benchmark-schedule.md).
 _BENCHMARK_TRAINING = {"steps": 12500, "decay_start": 7810, "decay_every": 1562, "kl_warmup_steps": 0,
                        "grad_clip": 1000.0}
 # binarized MNIST has 50,000 training images: one evaluation per epoch at batch 64

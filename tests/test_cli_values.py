@@ -123,7 +123,7 @@ def test_the_benchmark_presets_clip_leaves_the_paper_models_ordinary_gradients_u
     assert code == 0, stderr
     clip = stored_config(run)["train"]["grad_clip"]
     norms = [r["grad_norm"] for r in train_records(run)]
-    # a clip at 10 would scale every one of these steps (README, "Which start and schedule for the long run")
+    # a clip at 10 would scale every one of these steps (docs/experiments/benchmark-schedule.md)
     assert len(norms) == 3 and all(10 < norm < clip for norm in norms), (norms, clip)
 
 

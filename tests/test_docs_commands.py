@@ -60,7 +60,8 @@ def commands_in(path: Path) -> list[tuple[str, list[str], bool]]:
     that the prose completes ("`--iw-samples 20` on the run above"), so only its flags count."""
     text = path.read_text()
     found = []
-    for line, whole in [(line, True) for line in fenced_lines(text)] + [(span, False) for span in inline_commands(text)]:
+    lines = [(line, True) for line in fenced_lines(text)] + [(span, False) for span in inline_commands(text)]
+    for line, whole in lines:
         words = [PLACEHOLDERS.get(word, word) for word in shlex.split(line, comments=True)]
         while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # VAR=value before a command
             words = words[1:]

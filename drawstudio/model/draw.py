@@ -80,7 +80,7 @@ class Draw(nn.Module):
         there see blurred quarters of the image, too little to tell digits apart (test bound
         157.7 after 600 steps at T=16). Half the stride and filters ~2 px wide put the four
         glimpses on the strokes around the centre, and the latents carry 25 nats by then (126.9).
-        README, "Drawing from the first minute", has the measurements."""
+        docs/experiments/first-minute.md has the measurements."""
         c = self.config
         if c.read_stride_init != 1:  # 1 leaves PyTorch's default bias, as before this setting existed
             with torch.no_grad():
@@ -108,7 +108,7 @@ class Draw(nn.Module):
         Either way z is mostly noise to the decoder and training settles into ignoring it (KL
         2.5 nats after 600 steps at T=16). Adam changes a weight by about the learning rate
         whatever the scale around it, so the right scales at the start also mean faster learning.
-        README, "Drawing from the first minute", has the measurements."""
+        docs/experiments/first-minute.md has the measurements."""
         c = self.config
         for layer, gamma in ((self.read_attention, c.read_gamma_init), (self.write_attention, c.write_gamma_init)):
             if gamma != 1:

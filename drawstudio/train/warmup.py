@@ -2,7 +2,7 @@
 `kl_warmup_steps` steps, and on the true bound (w = 1) from then on.
 
 Early on the latents are mostly noise to the decoder and the full KL price drives them out
-before the decoder can learn to use them (README, "Drawing from the first minute"); a lower
+before the decoder can learn to use them (docs/experiments/first-minute.md); a lower
 price at first lets that start. Only the gradient sees w: the logged loss, the KL and every
 evaluation are the true bound at every step.
 """
