@@ -39,6 +39,11 @@ def test_a_trained_model_is_read_only_and_offers_to_continue(studio, qtbot, tiny
     assert not actions.start_action.isEnabled() and not studio.lr_pane.apply_button.isEnabled()
     assert studio.run.pretrained == "tiny" and "tiny" in studio.windowTitle()
     assert studio.saved.recent_runs() == []  # a shipped model is no run to resume
+    studio.lr_pane._last_draw = 0.0
+    qtbot.waitUntil(lambda: studio.lr_pane.refresh() or True, timeout=WAIT_MS)
+    reached = find("tiny").card["training"]["steps"]
+    assert f"at step {reached} " in studio.lr_pane.status.text()  # where its training ended, from its curve
+    assert "a trained model" in studio.lr_pane.status.text()
 
 
 def test_continue_training_makes_a_new_run_from_the_weights_and_leaves_the_file_alone(

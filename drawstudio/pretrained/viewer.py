@@ -54,7 +54,7 @@ class PretrainedViewer:
         try:
             self.trainer = open_pretrained(self.pretrained.name, device="cpu", data_dir=self.data_dir,
                                            any_test_images=True)
-            for record in self.pretrained.card.get("curve", []):
+            for record in self.curve():
                 self.metrics.emit(record)
             self._draw()
             self._set_state(RunState.PRETRAINED)
@@ -66,6 +66,16 @@ class PretrainedViewer:
             self._set_state(RunState.FAILED)
             return
         self._set_state(RunState.STOPPED)
+
+    def curve(self) -> list[dict]:
+        """The card's curve, ending with its full-test bound at the last step (a run that
+        evaluated less often, or never, still shows where its training ended)."""
+        records = list(self.pretrained.card.get("curve", []))
+        final = self.pretrained.card.get("results", {}).get("test")
+        tested = [r["step"] for r in records if r["kind"] == "eval" and r.get("split") == "test"]
+        if final is not None and (not tested or tested[-1] < final["step"]):
+            records.append({"kind": "eval", "split": "test", **final})
+        return records
 
     def _draw(self) -> None:
         assert self.trainer is not None

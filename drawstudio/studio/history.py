@@ -93,8 +93,10 @@ class MetricsHistory:
 
     @property
     def step(self) -> int:
-        """The step the run has reached, as far as its records tell."""
-        return int(self.last_train["step"]) if self.last_train is not None else 0
+        """The step the run has reached, as far as its records tell (a trained model's curve has
+        evaluations only)."""
+        trained = int(self.last_train["step"]) if self.last_train is not None else 0
+        return max(trained, int(self.eval_step.values[-1])) if len(self.eval_step) else trained
 
     @property
     def steps(self) -> np.ndarray:

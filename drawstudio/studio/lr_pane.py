@@ -141,10 +141,12 @@ class LrPane(QWidget):
         layout.addWidget(self.plot, 1)
         self.set_run(None, None)
 
-    def set_run(self, train: TrainConfig | None, session: TrainingSession | None) -> None:
+    def set_run(self, train: TrainConfig | None, session: TrainingSession | None,
+                unsteered: str = "followed: its own process steers it") -> None:
         """Show the schedule of a run with training settings `train` (None: no run) and steer
         `session` (None: nothing to steer here, e.g. a followed run)."""
         self.train, self.session = train, session
+        self.unsteered = unsteered  # why nothing here steers the run, when nothing does
         self._edited_fields.clear()
         for widget in (self.lr, self.lr_slider, self.decay, self.every, self.apply_button):
             widget.setEnabled(session is not None)
@@ -245,7 +247,7 @@ class LrPane(QWidget):
         follows = "constant" if current.decay == 1 else f"×{current.decay:g} every {current.every} steps"
         if current.decay_start > step:
             follows += f" from step {current.decay_start}"
-        steered = "" if self.session is not None else " (followed: its own process steers it)"
+        steered = "" if self.session is not None else f" ({self.unsteered})"
         self.status.setText(f"now {lr:.2e} at step {step} ({follows}){steered}; "
                             f"{plateau_status(self.train, self.history.plateau_stale)}")
         return True

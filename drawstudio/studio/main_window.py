@@ -244,7 +244,10 @@ class MainWindow(QMainWindow):
         self.run = opened
         self.history.extend(opened.history)
         self.curves.reset()
-        self.lr_pane.set_run(opened.config.train, opened.session)
+        if opened.pretrained is not None:
+            self.lr_pane.set_run(opened.config.train, None, "a trained model: the schedule it was trained with")
+        else:
+            self.lr_pane.set_run(opened.config.train, opened.session)
         if opened.session is None:
             opened.set_sample_labels(self._labels_for(opened))
         self.bridge.attach(opened.source)

@@ -31,6 +31,9 @@ class StartDialog(QDialog):
                                 "export, or continue training one. They open in a second."))
         self.models = QListWidget()
         self.models.setObjectName("trained models")
+        self.models.setWordWrap(True)  # a card's numbers wrap rather than scroll sideways
+        self.models.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.models.setMinimumWidth(420)
         try:
             found = available()
         except DrawStudioError as error:
@@ -39,6 +42,7 @@ class StartDialog(QDialog):
         for model in found:
             item = QListWidgetItem(f"{model.title}\n{model.headline()}")
             item.setData(Qt.ItemDataRole.UserRole, model.name)
+            item.setToolTip(str(model.card.get("summary", "")))
             self.models.addItem(item)
         if found:
             self.models.setCurrentRow(0)
