@@ -12,9 +12,8 @@ import pytest
 import torch
 
 from drawstudio.errors import CheckpointError, ConfigError, RunDirError
-from drawstudio.pretrained import catalog, keeping
+from drawstudio.pretrained import keeping
 from drawstudio.pretrained.catalog import available, find, sha256_of
-from drawstudio.pretrained.loading import open_pretrained
 
 SHIPPED = [model.name for model in available()]
 

@@ -28,7 +28,7 @@ import torch
 from drawstudio.atomic import atomic_write, atomic_write_bytes
 from drawstudio.config import RunConfig
 from drawstudio.errors import CheckpointError, DrawStudioError, RunDirError
-from drawstudio.pretrained.catalog import (CARD_FILE, WEIGHTS_FILE, WEIGHTS_FORMAT, Pretrained, find,
+from drawstudio.pretrained.catalog import (CARD_FILE, WEIGHTS_FILE, WEIGHTS_FORMAT, find,
                                            pretrained_root, sha256_of)
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import MetricsWriter, read_metrics
@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         commands = dict(item.split("=", 1) for item in args.command)
         card = keep(args.run, args.name, title=args.title, summary=args.summary, also_shows=args.also_shows,
-                    with_state=args.with_state,
-                    iw_samples=args.iw_samples, data_dir=args.data_dir, threads=args.threads, commands=commands)
+                    with_state=args.with_state, iw_samples=args.iw_samples, data_dir=args.data_dir,
+                    threads=args.threads, commands=commands)
     except DrawStudioError as error:
         print(f"keeping: error: {error}", file=sys.stderr)
         return 1
