@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drawstudio.config import RunConfig  # noqa: E402
-from drawstudio.presets import apply_preset  # noqa: E402
 from drawstudio.train.history import HISTORY_SIZE, HistoryWriter, stored_steps  # noqa: E402
+from drawstudio.train.presets import apply_preset  # noqa: E402
 from drawstudio.train.trainer import Trainer  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"

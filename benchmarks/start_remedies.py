@@ -24,7 +24,7 @@ import sys
 
 import torch
 
-from drawstudio.cli import main as cli_main
+from drawstudio.cli.main import main as cli_main
 from drawstudio.model.draw import Draw
 from drawstudio.train.trainer import Trainer
 

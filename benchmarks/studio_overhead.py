@@ -12,7 +12,7 @@ medians are reported:
                    throughout (the most the GUI does while training; --no-play leaves the
                    canvas on the finished drawing, redrawn as snapshots arrive); also the
                    CPU time its GUI thread used, a number the machine's load moves less.
-This process's main thread stays serial, as the studio app's does (drawstudio/threads.py,
+This process's main thread stays serial, as the studio app's does (drawstudio/system/threads.py,
 `serial_gui_thread`: otherwise OpenMP's workers of two threads exceed the cores and stop
 spinning, and training from a thread loses 40%). The studio is compared with both.
 Runs offscreen unless DISPLAY is set (e.g. under Xvfb).
@@ -29,8 +29,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -39,13 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from stall import StallMeter  # noqa: E402
 
-from drawstudio.bench import in_child  # noqa: E402
+from drawstudio.bench.speed import in_child  # noqa: E402
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from drawstudio.studio.app import configure_pyqtgraph  # noqa: E402
 from drawstudio.studio.main_window import MainWindow  # noqa: E402
-from stall import StallMeter  # noqa: E402
-from drawstudio.threads import serial_gui_thread  # noqa: E402
+from drawstudio.system.threads import serial_gui_thread  # noqa: E402
 from drawstudio.train.trainer import Trainer  # noqa: E402
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"

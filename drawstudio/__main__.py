@@ -2,6 +2,6 @@
 
 import sys
 
-from drawstudio.cli import main
+from drawstudio.cli.main import main
 
 sys.exit(main())

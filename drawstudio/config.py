@@ -105,7 +105,7 @@ class TrainConfig:
     log_every: int = 1  # metrics line every this many steps (averaged over them)
     seed: int = 0
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
-    threads: int = 0  # CPU threads for training; 0: one per core other processes leave free (threads.py)
+    threads: int = 0  # CPU threads for training; 0: one per core other processes leave free (system/threads.py)
     compile: bool = False  # torch.compile the drawing step (worth it on a GPU)
     amp: bool = False  # bf16 autocast for the matrix products (GPU)
     fused: bool = True  # the fused fast path (same model; False runs the plain reference code)
@@ -194,7 +194,7 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def save(self, path: Path) -> None:
-        from drawstudio.atomic import atomic_write_bytes
+        from drawstudio.system.atomic import atomic_write_bytes
 
         atomic_write_bytes(path, self.to_json().encode())
 

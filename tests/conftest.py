@@ -147,7 +147,7 @@ def tiny_run_template(tmp_path_factory) -> Path:
     """A 3-step run of the tiny model (config.json, metrics.jsonl, checkpoints/step-000000003.pt);
     built once, never modified: tests work on copies (`tiny_run`)."""
     require_shared_data()
-    from drawstudio.cli import main
+    from drawstudio.cli.main import main
 
     run = tmp_path_factory.mktemp("tiny") / "run"
     assert main(_tiny_train_argv(SHARED_DATA, run, "--steps", "3")) == 0
@@ -164,7 +164,7 @@ def run_cli(capsys):
     """run(*argv) -> (exit code, stderr) of `drawstudio ARGV`, run in this process (a Python
     process per call would cost seconds of torch import; an escaping exception fails the test
     just as a traceback would)."""
-    from drawstudio.cli import main
+    from drawstudio.cli.main import main
 
     def run(*argv: str | Path) -> tuple[int, str]:
         capsys.readouterr()
@@ -217,7 +217,7 @@ def run_kind_template(run_kind_data, tmp_path_factory):
     use, never modified: tests work on copies)."""
     from run_kinds import train_argv
 
-    from drawstudio.cli import main
+    from drawstudio.cli.main import main
 
     built: dict[str, Path] = {}
 

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from drawstudio import bench
-from drawstudio.bench_textbook import TextbookDraw
+from drawstudio.bench import speed as bench
+from drawstudio.bench.textbook import TextbookDraw
 from drawstudio.config import ModelConfig
 from drawstudio.errors import ConfigError
 from drawstudio.model.draw import Draw
-from drawstudio.threads import default_threads
+from drawstudio.system.threads import default_threads
 
 
 def test_textbook_draw_computes_the_same_bound_as_the_project_model_with_the_same_weights():
@@ -59,7 +59,7 @@ def test_describe_processor_lists_only_known_vector_extensions():
 
 
 def test_bench_command_races_the_textbook_and_writes_its_report(tmp_path, capsys):
-    from drawstudio.cli import main
+    from drawstudio.cli.main import main
 
     out = tmp_path / "bench.json"
     assert main(["bench", "--cases", "small:4", "--steps", "1", "--out", str(out)]) == 0

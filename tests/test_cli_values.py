@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from drawstudio.config import RunConfig, start_lr
-from drawstudio.presets import PRESETS, apply_preset
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
+from drawstudio.train.presets import PRESETS, apply_preset
 from drawstudio.train.runs import open_run
 
 TINY_BINARIZED = ("--T", "2", "--hidden", "16", "--z", "4", "--batch-size", "8", "--eval-every", "0", "--quiet")
@@ -57,7 +57,7 @@ def test_canvas_init_sets_the_starting_canvas_the_model_draws_on(tmp_path, tiny_
 
 
 def test_presets_lists_every_preset_with_its_source(run_cli, capsys):
-    from drawstudio.cli import main
+    from drawstudio.cli.main import main
 
     capsys.readouterr()
     assert main(["presets"]) == 0
@@ -205,7 +205,7 @@ def test_eval_reports_the_split_and_the_iw_bound_it_was_asked_for(tmp_path, shar
     run = tmp_path / "run"
     assert run_cli("train", "--run", run, "--dataset", "binarized-mnist", "--data-dir",
                    shared_data / "binarized_mnist", "--steps", "2", *TINY_BINARIZED)[0] == 0
-    from drawstudio.cli import main
+    from drawstudio.cli.main import main
 
     capsys.readouterr()
     assert main(["eval", "--run", str(run), "--split", "valid", "--iw-samples", "3", "--max-images", "40",

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from drawstudio.cli import main
+from drawstudio.cli.main import main
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig
-from drawstudio.consistency import class_consistency
+from drawstudio.recognition.consistency import class_consistency
 from drawstudio.train.runs import open_run
 from drawstudio.train.trainer import Trainer
 
@@ -84,7 +84,7 @@ def test_class_consistency_counts_how_often_the_classifier_agrees(conditional_co
         def forward(self, x):
             return torch.nn.functional.one_hot(torch.full((x.shape[0],), 7), 10).float()
 
-    monkeypatch.setattr("drawstudio.consistency.load_classifier", lambda run_dir, device: (AlwaysSeven(), 0.99))
+    monkeypatch.setattr("drawstudio.recognition.consistency.load_classifier", lambda run_dir, device: (AlwaysSeven(), 0.99))
     result = class_consistency(trainer, tmp_path, per_class=5)
     assert result["overall"] == pytest.approx(0.1)
     assert [share for share in result["per_class"].values()] == [0.0] * 7 + [1.0] + [0.0] * 2
@@ -92,7 +92,7 @@ def test_class_consistency_counts_how_often_the_classifier_agrees(conditional_co
 
 def test_eval_before_any_classifier_trains_one_and_reports_class_consistency(colour_folder, tmp_path, run_cli,
                                                                              capsys, monkeypatch):
-    monkeypatch.setattr("drawstudio.classifier.DEFAULT_STEPS", 20)
+    monkeypatch.setattr("drawstudio.recognition.classifier.DEFAULT_STEPS", 20)
     run = tmp_path / "run"
     code, err = run_cli("train", "--dataset", colour_folder, "--run", run, "--steps", "2", "--conditional",
                         "--channels", "3", "--height", "8", "--width", "8", "--likelihood", "logistic",
@@ -113,8 +113,8 @@ def test_eval_before_any_classifier_trains_one_and_reports_class_consistency(col
 def test_the_recogniser_of_a_dynamically_binarised_run_learns_and_is_tested_on_grey_intensities(
         conditional_config, monkeypatch):
     """Such a model draws Bernoulli means (grey), so its samples are judged by a classifier of grey images."""
-    from drawstudio import classifier
     from drawstudio.data import batches
+    from drawstudio.recognition import classifier
 
     trainer = Trainer(conditional_config, None)
     assert trainer.binarize == "dynamic"

@@ -16,11 +16,12 @@ import pytest
 from PIL import Image
 from run_kinds import KINDS, Kind, train_argv
 
-from drawstudio.cli import main
+from drawstudio.cli.main import main
+
 
 @pytest.fixture(autouse=True)
 def quick_classifier(monkeypatch):
-    monkeypatch.setattr("drawstudio.classifier.DEFAULT_STEPS", 5)
+    monkeypatch.setattr("drawstudio.recognition.classifier.DEFAULT_STEPS", 5)
 
 
 @pytest.fixture
@@ -211,7 +212,7 @@ def test_usage_mistakes_are_one_error_line(argv, code, words, invoke):
 
 
 def test_presets_lists_every_preset(invoke):
-    from drawstudio.presets import PRESETS
+    from drawstudio.train.presets import PRESETS
 
     code, out, _ = invoke("presets")
     assert code == 0 and all(name in out for name in PRESETS)

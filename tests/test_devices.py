@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from drawstudio.devices import describe
+from drawstudio.system.devices import describe
 
 
 @pytest.mark.parametrize(("threads", "text"), [(1, "cpu (1 thread)"), (2, "cpu (2 threads)")])

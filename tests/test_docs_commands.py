@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from drawstudio.cli_parser import build_parser as build_cli_parser
+from drawstudio.cli.parser import build_parser as build_cli_parser
 from drawstudio.studio.app import build_parser as build_studio_parser
 
 ROOT = Path(__file__).resolve().parents[1]

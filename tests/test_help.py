@@ -9,8 +9,8 @@ import importlib.metadata
 
 import pytest
 
-from drawstudio.cli import main
-from drawstudio.cli_parser import MODEL_FLAGS, TRAIN_FLAGS, build_parser
+from drawstudio.cli.main import main
+from drawstudio.cli.parser import MODEL_FLAGS, TRAIN_FLAGS, build_parser
 from drawstudio.settings_help import SETTINGS, default_words, help_for
 from drawstudio.version import PYPROJECT, version
 

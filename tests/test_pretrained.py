@@ -43,7 +43,7 @@ def _data_dir_for(name: str, shared_data: Path) -> list[str]:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_eval_on_the_500_image_subset_agrees_with_the_card(name, capsys, shared_data):
-    from drawstudio.cli import main
+    from drawstudio.cli.main import main
 
     code = main(["eval", "--pretrained", name, "--max-images", "500", "--json", "--threads", "1",
                  *_data_dir_for(name, shared_data)])
@@ -99,7 +99,7 @@ def test_an_unknown_model_name_lists_the_shipped_ones(tiny_root, run_cli, error_
 
 
 def test_pretrained_lists_each_model_with_its_cards_numbers(tiny_root, capsys):
-    from drawstudio.cli import main
+    from drawstudio.cli.main import main
 
     assert main(["pretrained"]) == 0
     out = capsys.readouterr().out

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from disk_faults import FAULTS, inject
 
-from drawstudio.atomic import leftover_temp_files
 from drawstudio.errors import RunDirError
+from drawstudio.system.atomic import leftover_temp_files
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train import metrics
 from drawstudio.train.metrics import read_metrics

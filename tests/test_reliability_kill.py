@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from drawstudio.atomic import leftover_temp_files
+from drawstudio.system.atomic import leftover_temp_files
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import parse_lines, read_metrics
 

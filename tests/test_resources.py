@@ -9,8 +9,8 @@ import zipfile
 import pytest
 
 from drawstudio.errors import DrawStudioError
-from drawstudio.resource_files import resource_path
 from drawstudio.studio import theme
+from drawstudio.system.resource_files import resource_path
 
 
 @pytest.mark.parametrize("name", ["theme.json", "icon.svg", "drawstudio.desktop"])

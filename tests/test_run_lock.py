@@ -17,7 +17,7 @@ import torch
 from held_writer import REPO, TIMEOUT, HeldWriter, drawstudio_env
 from run_kinds import train_argv
 
-from drawstudio.cli import main
+from drawstudio.cli.main import main
 from drawstudio.errors import CheckpointError, RunDirError, RunLockedError
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.run_lock import RunLock, lock_path

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from drawstudio.data import DatasetInfo
-from drawstudio.presets import PRESETS
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
+from drawstudio.train.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from disk_faults import FAULTS, inject
 
-from drawstudio.atomic import leftover_temp_files
+from drawstudio.system.atomic import leftover_temp_files
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train import session as states
 from drawstudio.train.runs import load_run_config

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("no_thread_left")
 
 @pytest.fixture
 def trained_run(tmp_path, tiny_train_argv):
-    from drawstudio.cli import main
+    from drawstudio.cli.main import main
 
     run = tmp_path / "run"
     assert main(tiny_train_argv(run, "--steps", "12")) == 0
@@ -155,7 +155,7 @@ def test_new_history_files_are_read_off_the_gui_thread_and_merged_on_it(studio, 
                                                                          tiny_train_argv):
     import threading
 
-    from drawstudio.cli import main
+    from drawstudio.cli.main import main
     from drawstudio.train import history
 
     assert studio.open_run(trained_run), studio.last_error

@@ -77,7 +77,7 @@ def test_a_named_folder_is_taken_from_the_working_directory_and_no_tensorboard_s
 
 def test_without_the_tensorboard_package_the_option_is_one_line_saying_how_to_install(
         run_kind_data, tmp_path, run_cli, error_line, monkeypatch):
-    monkeypatch.setattr("drawstudio.tensorboard_log.available", lambda: False)
+    monkeypatch.setattr("drawstudio.export.tensorboard.available", lambda: False)
     run = tmp_path / "run"
     code, err = run_cli(*train_argv("unconditional", run_kind_data, run), "--tensorboard")
     assert code == 1 and "pip install 'drawstudio[tensorboard]'" in error_line(err)

@@ -1,11 +1,11 @@
-"""The CPU thread rule: one thread per core other processes leave free (drawstudio/threads.py)."""
+"""The CPU thread rule: one thread per core other processes leave free (drawstudio/system/threads.py)."""
 
 import threading
 import time
 
 import pytest
 
-from drawstudio.threads import CpuTimes, ThreadGovernor, cores_taken_by_others, read_cpu_times, threads_for
+from drawstudio.system.threads import CpuTimes, ThreadGovernor, cores_taken_by_others, read_cpu_times, threads_for
 
 
 def test_cores_taken_by_others_subtracts_this_process_from_the_machine():
@@ -38,7 +38,7 @@ class FakeClock:
 
 
 def test_governor_drops_to_the_free_cores_after_the_first_check_and_returns_when_they_free_up(monkeypatch):
-    monkeypatch.setattr("drawstudio.threads.default_threads", lambda: 2)
+    monkeypatch.setattr("drawstudio.system.threads.default_threads", lambda: 2)
     clock, applied = FakeClock(), []
     governor = ThreadGovernor(every=15.0, first=2.0, read=lambda: clock.times, apply=applied.append,
                               clock=lambda: clock.times.wall)
@@ -55,7 +55,7 @@ def test_governor_drops_to_the_free_cores_after_the_first_check_and_returns_when
 
 
 def test_governor_counts_own_busy_threads_as_ours_not_as_others(monkeypatch):
-    monkeypatch.setattr("drawstudio.threads.default_threads", lambda: 2)
+    monkeypatch.setattr("drawstudio.system.threads.default_threads", lambda: 2)
     clock = FakeClock()
     governor = ThreadGovernor(read=lambda: clock.times, apply=lambda n: None, first=1.0,
                               clock=lambda: clock.times.wall)
@@ -95,7 +95,7 @@ def test_a_serial_gui_thread_leaves_the_training_thread_its_cores():
 
     program = """
 import threading, torch
-from drawstudio.threads import ThreadGovernor, default_threads, serial_gui_thread
+from drawstudio.system.threads import ThreadGovernor, default_threads, serial_gui_thread
 serial_gui_thread()
 seen = []
 def train():

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from drawstudio.atomic import atomic_write
 from drawstudio.errors import DataError
+from drawstudio.system.atomic import atomic_write
 
 Progress = Callable[[int, int | None, str], None]
 """progress(done_bytes, total_bytes or None when the server does not say, what)"""

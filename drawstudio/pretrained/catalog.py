@@ -19,7 +19,7 @@ import torch
 
 from drawstudio.config import RunConfig
 from drawstudio.errors import CheckpointError, ConfigError
-from drawstudio.resource_files import resource_dir
+from drawstudio.system.resource_files import resource_dir
 from drawstudio.train import checkpoint as ckpt
 
 WEIGHTS_FORMAT = "drawstudio-pretrained"

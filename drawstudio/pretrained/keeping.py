@@ -25,11 +25,10 @@ from typing import Any
 
 import torch
 
-from drawstudio.atomic import atomic_write, atomic_write_bytes
 from drawstudio.config import RunConfig
 from drawstudio.errors import CheckpointError, DrawStudioError, RunDirError
-from drawstudio.pretrained.catalog import (CARD_FILE, WEIGHTS_FILE, WEIGHTS_FORMAT, find,
-                                           pretrained_root, sha256_of)
+from drawstudio.pretrained.catalog import CARD_FILE, WEIGHTS_FILE, WEIGHTS_FORMAT, find, pretrained_root, sha256_of
+from drawstudio.system.atomic import atomic_write, atomic_write_bytes
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import MetricsWriter, read_metrics
 from drawstudio.train.runs import is_run, open_run
@@ -156,7 +155,7 @@ def _measure(trainer: Any, folder: Path, previous: dict[str, Any], iw_samples: i
     elif "iw" in previous:
         results["iw"] = previous["iw"]
     if trainer.config.model.num_classes:
-        from drawstudio.consistency import class_consistency
+        from drawstudio.recognition.consistency import class_consistency
 
         results["class_consistency"] = class_consistency(trainer, folder)
     return results

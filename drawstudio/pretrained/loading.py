@@ -12,10 +12,10 @@ from drawstudio.config import RunConfig, TrainConfig
 from drawstudio.data import load_dataset
 from drawstudio.data.base import ImageData
 from drawstudio.data.batches import effective_binarize
-from drawstudio.devices import prepare, resolve_device
 from drawstudio.errors import DataError
 from drawstudio.model.draw import Draw
 from drawstudio.pretrained.catalog import Pretrained, find
+from drawstudio.system.devices import prepare, resolve_device
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.evaluation import Evaluation
 from drawstudio.train.objective import Objective

@@ -13,15 +13,15 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from drawstudio.cli.usage import OneLineParser
 from drawstudio.data import DATASETS
-from drawstudio.presets import PRESETS
-from drawstudio.resource_files import resource_path
 from drawstudio.studio.main_window import MainWindow
 from drawstudio.studio.new_run import PREFERRED_DATASETS, config_for_dataset, preset_dataset
 from drawstudio.studio.theme import THEME
-from drawstudio.threads import serial_gui_thread
+from drawstudio.system.resource_files import resource_path
+from drawstudio.system.threads import serial_gui_thread
+from drawstudio.train.presets import PRESETS
 from drawstudio.train.runs import is_run
-from drawstudio.usage import OneLineParser
 
 SIGNAL_POLL_MS = 200  # Python runs signal handlers only between bytecodes, so wake it this often
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog
 
-from drawstudio.export import save_gif, save_metrics_csv, save_png
+from drawstudio.export.images import save_gif, save_metrics_csv, save_png
 from drawstudio.train.metrics import read_metrics
 
 

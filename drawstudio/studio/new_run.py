@@ -8,7 +8,7 @@ from pathlib import Path
 
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig, start_lr
 from drawstudio.data import DatasetInfo, available_datasets, dataset_facts
-from drawstudio.presets import PRESETS, SCHEDULE, apply_preset
+from drawstudio.train.presets import PRESETS, SCHEDULE, apply_preset
 
 PREFERRED_DATASETS = ("fashion-mnist", "mnist", "binarized-mnist")
 RUNS_ROOT = Path.home() / "drawstudio-runs"

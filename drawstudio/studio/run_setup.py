@@ -1,6 +1,6 @@
 """The run setup dialog: dataset, model and training settings for a new run.
 
-A preset (the paper's settings for one experiment, `drawstudio.presets`) fills the
+A preset (the paper's settings for one experiment, `drawstudio.train.presets`) fills the
 fields in one go; they stay editable, and the preset's note says where its settings come
 from and whether the fields still hold them. Every edit rebuilds the `RunConfig` and runs
 its `validate()`, so the dialog explains an impossible combination in the engine's own
@@ -12,47 +12,63 @@ come from `studio/new_run.py`.
 
 from __future__ import annotations
 
-import dataclasses
-import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig, start_lr
 from drawstudio.data import DatasetInfo, available_datasets
 from drawstudio.errors import DrawStudioError
-from drawstudio.presets import PRESETS, SCHEDULE, apply_preset, fitted_schedule
+from drawstudio.export.tensorboard import INSTALL_HINT
+from drawstudio.export.tensorboard import available as tensorboard_available
 from drawstudio.settings_help import TENSORBOARD_DIR, help_for
 from drawstudio.studio.dataset_download import DownloadRow
 from drawstudio.studio.lr_pane import ScientificSpinBox
-from drawstudio.studio.new_run import (RUNS_ROOT, dataset_classes, dataset_shape, default_dataset, default_run_dir,
-                                       preset_dataset, unchecked_config)
+from drawstudio.studio.new_run import (
+    RUNS_ROOT,
+    dataset_classes,
+    dataset_shape,
+    default_dataset,
+    default_run_dir,
+    preset_dataset,
+    unchecked_config,
+)
+from drawstudio.studio.setup_fields import (
+    DEVICES,
+    MODEL_INTS,
+    TRAIN_INTS,
+    choice,
+    factor_box,
+    fieldless_settings,
+    int_field,
+    preset_note,
+)
 from drawstudio.studio.theme import THEME
-from drawstudio.tensorboard_log import INSTALL_HINT, available as tensorboard_available
+from drawstudio.train.presets import PRESETS, SCHEDULE, apply_preset, fitted_schedule
 
 CUSTOM = ""  # the preset picker's entry for settings of one's own
 FOLDER = "folder"  # the picker entry for a folder of images
-DEVICES = ("auto", "cpu", "cuda")
-
-# (field, label, minimum, maximum) of the integer model and training settings
-MODEL_INTS = (("T", "drawing steps T", 1, 1024), ("read_n", "read grid N", 1, 256),
-              ("write_n", "write grid N", 1, 256), ("enc_size", "encoder units", 1, 8192),
-              ("dec_size", "decoder units", 1, 8192), ("z_size", "latent size z", 1, 4096),
-              ("height", "image height", 1, 4096), ("width", "image width", 1, 4096))
-TRAIN_INTS = (("batch_size", "batch size", 1, 65536), ("steps", "train until step", 0, 100_000_000),
-              ("decay_every", "decay interval", 1, 100_000_000),
-              ("decay_start", "decay starts at step", 0, 100_000_000),
-              ("eval_every", "test NLL every (0 = never)", 0, 100_000_000),
-              ("plateau_patience", "plateau: evaluations (0 = off)", 0, 1_000_000),
-              ("kl_warmup_steps", "KL warm-up steps (0 = off)", 0, 100_000_000))
-# model settings with no field here (the attention's start, the canvas): a preset may set them,
-# and the dialog carries them into the run unchanged
-FIELDLESS_MODEL = tuple(field.name for field in dataclasses.fields(ModelConfig)
-                        if field.name not in {name for name, *_ in MODEL_INTS}
-                        | {"attention", "num_classes", "channels", "likelihood"})
 
 
 class RunSetupDialog(QDialog):
@@ -169,14 +185,15 @@ class RunSetupDialog(QDialog):
         model_box = QGroupBox("Model")
         model_grid = QGridLayout(model_box)
         for index, (name, label, low, high) in enumerate(MODEL_INTS):
-            self._int_field(model_grid, index, name, label, low, high, getattr(model_defaults, name))
+            self.ints[name] = int_field(model_grid, index, label, low, high, getattr(model_defaults, name))
+            self.ints[name].valueChanged.connect(self._validate)
         self.attention = QCheckBox("selective attention (read/write boxes)")
         self.attention.setChecked(model_defaults.attention)
         self.conditional = QCheckBox("conditional on class labels")
         self.channels = QComboBox()
         self.channels.addItem("grey (1)", 1)
         self.channels.addItem("colour (3)", 3)
-        self.likelihood = _choice(LIKELIHOODS, model_defaults.likelihood)
+        self.likelihood = choice(LIKELIHOODS, model_defaults.likelihood)
         rows = len(MODEL_INTS) // 2
         model_grid.addWidget(self.attention, rows, 0, 1, 2)
         model_grid.addWidget(self.conditional, rows, 2, 1, 2)
@@ -192,19 +209,20 @@ class RunSetupDialog(QDialog):
         train_box = QGroupBox("Training")
         train_grid = QGridLayout(train_box)
         for index, (name, label, low, high) in enumerate(TRAIN_INTS):
-            self._int_field(train_grid, index, name, label, low, high, getattr(train_defaults, name))
+            self.ints[name] = int_field(train_grid, index, label, low, high, getattr(train_defaults, name))
+            self.ints[name].valueChanged.connect(self._validate)
         self._fitted_steps = train_defaults.steps
         self.ints["steps"].valueChanged.connect(self._steps_changed)
         self.lr = ScientificSpinBox()
         self.lr.setValue(train_defaults.lr)
-        self.lr_decay = _factor_box(train_defaults.lr_decay)
-        self.plateau_factor = _factor_box(train_defaults.plateau_factor)
+        self.lr_decay = factor_box(train_defaults.lr_decay)
+        self.plateau_factor = factor_box(train_defaults.plateau_factor)
         self.grad_clip = QDoubleSpinBox()
         self.grad_clip.setRange(0.0, 1e9)
         self.grad_clip.setDecimals(2)
         self.grad_clip.setValue(train_defaults.grad_clip)
-        self.binarize = _choice(BINARIZE_MODES, train_defaults.binarize)
-        self.device = _choice(DEVICES, train_defaults.device)
+        self.binarize = choice(BINARIZE_MODES, train_defaults.binarize)
+        self.device = choice(DEVICES, train_defaults.device)
         rows = (len(TRAIN_INTS) + 1) // 2
         labelled = (("learning rate", self.lr), ("decay rate", self.lr_decay),
                     ("plateau: lr factor", self.plateau_factor), ("clip gradient norm (0 = off)", self.grad_clip),
@@ -236,17 +254,6 @@ class RunSetupDialog(QDialog):
                 "plateau_factor": self.plateau_factor, "grad_clip": self.grad_clip, "binarize": self.binarize,
                 "device": self.device, "data_dir": self.data_dir, "dataset": self.dataset,
                 "tensorboard": self.tensorboard}
-
-    def _int_field(self, grid: QGridLayout, index: int, name: str, label: str, low: int, high: int,
-                   value: int) -> None:
-        box = QSpinBox()
-        box.setRange(low, high)
-        box.setValue(value)
-        box.valueChanged.connect(self._validate)
-        self.ints[name] = box
-        row, col = index // 2, 2 * (index % 2)
-        grid.addWidget(QLabel(label), row, col)
-        grid.addWidget(box, row, col + 1)
 
     # ---- preset -------------------------------------------------------------------
 
@@ -314,20 +321,7 @@ class RunSetupDialog(QDialog):
         self.preset_note.setVisible(name != CUSTOM)
         if name == CUSTOM:
             return
-        lines = [f"Source: {html.escape(PRESETS[name]['source'])}."]
-        if preset_dataset(name) is None:
-            lines.append(f"<b>Needs a folder of images</b> ({name} has no built-in loader): choose it under "
-                         "Data ▸ image folder.")
-        made_for = PRESETS[name]["train"].get("steps")
-        if made_for:
-            lines.append(f"Its decay is made for {made_for:,} steps and follows “train until step”.")
-        fieldless = preset_fieldless_settings(name)
-        if fieldless:
-            settings = ", ".join(f"{key} = {value}" for key, value in fieldless.items())
-            lines.append(f"Also sets (no field here): {html.escape(settings)}.")
-        if not self._holds_preset(name):
-            lines.append("<i>Edited: some fields no longer hold the preset's values.</i>")
-        self.preset_note.setText("<br>".join(lines))
+        self.preset_note.setText(preset_note(name, edited=not self._holds_preset(name)))
 
     # ---- dataset ------------------------------------------------------------------
 
@@ -435,32 +429,3 @@ class RunSetupDialog(QDialog):
         self.problem.setText(problem)
         for button in (self.create, self.create_only):
             button.setEnabled(not problem)
-
-
-def _choice(options: tuple[str, ...], current: str) -> QComboBox:
-    combo = QComboBox()
-    combo.addItems(list(options))
-    combo.setCurrentText(current)
-    return combo
-
-
-def _factor_box(value: float) -> QDoubleSpinBox:
-    """A spin box for a factor in (0, 1] that the learning rate is multiplied by."""
-    box = QDoubleSpinBox()
-    box.setRange(0.01, 1.0)
-    box.setDecimals(4)
-    box.setValue(value)
-    return box
-
-
-def fieldless_settings(model: ModelConfig) -> dict[str, Any]:
-    """`model`'s settings that the dialog has no field for."""
-    return {name: getattr(model, name) for name in FIELDLESS_MODEL}
-
-
-def preset_fieldless_settings(name: str) -> dict[str, Any]:
-    """The model settings preset `name` changes that the dialog has no field for, so its note
-    can say so (a field would show them)."""
-    defaults = ModelConfig()
-    return {key: value for key, value in PRESETS[name]["model"].items()
-            if key in FIELDLESS_MODEL and value != getattr(defaults, key)}

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 
 from drawstudio.errors import DrawStudioError
-from drawstudio.resource_files import resource_path
+from drawstudio.system.resource_files import resource_path
 
 Colour = str | tuple[int, ...]
 

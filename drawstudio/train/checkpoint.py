@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from drawstudio.atomic import atomic_write
 from drawstudio.config import brief
 from drawstudio.errors import CheckpointError, ConfigError
+from drawstudio.system.atomic import atomic_write
 
 FORMAT = "drawstudio-checkpoint"
 VERSION = 1

@@ -41,8 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from drawstudio.atomic import atomic_write, remove_leftover_temp_files
 from drawstudio.errors import RunDirError
+from drawstudio.system.atomic import atomic_write, remove_leftover_temp_files
 from drawstudio.train.snapshot import Attention, Snapshot
 
 HISTORY_DIR = "history"

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from drawstudio.config import RunConfig
-from drawstudio.devices import describe
 from drawstudio.events import EventSource
+from drawstudio.export.tensorboard import TensorBoardLog
+from drawstudio.export.tensorboard import attach as attach_tensorboard
+from drawstudio.export.tensorboard import require as require_tensorboard
 from drawstudio.pretrained.loading import start_from_pretrained
 from drawstudio.pretrained.viewer import PretrainedViewer
-from drawstudio.tensorboard_log import TensorBoardLog, attach as attach_tensorboard, require as require_tensorboard
+from drawstudio.system.devices import describe
 from drawstudio.train.follow import RunFollower
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.runs import is_run, load_run_config, reopen_config

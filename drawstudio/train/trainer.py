@@ -16,16 +16,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from drawstudio.atomic import remove_leftover_temp_files
 from drawstudio.config import RunConfig
 from drawstudio.data import load_dataset
 from drawstudio.data.base import ImageData, ImageSet
 from drawstudio.data.batches import EpochSampler, effective_binarize, to_model_input
-from drawstudio.devices import prepare, resolve_device
 from drawstudio.errors import CheckpointError, ConfigError, NonFiniteError, RunDirError
 from drawstudio.events import Event
 from drawstudio.model.draw import Draw
-from drawstudio.threads import ThreadGovernor
+from drawstudio.system.atomic import remove_leftover_temp_files
+from drawstudio.system.devices import prepare, resolve_device
+from drawstudio.system.threads import ThreadGovernor
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train import schedule
 from drawstudio.train.distributed import DistInfo
@@ -39,6 +39,7 @@ from drawstudio.train.run_lock import RunLock
 from drawstudio.train.schedule import Segment
 from drawstudio.train.snapshot import Snapshot
 from drawstudio.train.warmup import training_loss
+
 
 class Trainer:
     def __init__(

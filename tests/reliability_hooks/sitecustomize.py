@@ -39,7 +39,7 @@ class _PausingFile:
 
 
 if _PAUSE > 0:
-    from drawstudio import atomic
+    from drawstudio.system import atomic
 
     _atomic_write = atomic.atomic_write
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from drawstudio.cli.usage import OneLineParser
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS
 from drawstudio.settings_help import CLASSIFIER_STEPS, SETTINGS, TENSORBOARD_DIR, default_words, help_for
-from drawstudio.usage import OneLineParser
 from drawstudio.version import version
 
 DESCRIPTION = "Train, evaluate and sample DRAW from the command line (the studio's twin)."

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from drawstudio.atomic import atomic_write
 from drawstudio.errors import CheckpointError
 from drawstudio.settings_help import CLASSIFIER_STEPS
+from drawstudio.system.atomic import atomic_write
 from drawstudio.train.checkpoint import load_file
 
 FILE_NAME = "classifier.pt"

@@ -3,7 +3,7 @@ DRAW run beside it and against the machine's own matmul peak.
 
 Speed differs from one CPU to the next and with what else runs, so the benchmark carries
 its own comparison: each case is trained with the project's defaults and with the plain
-textbook code (`drawstudio/bench_textbook.py`) on the same shapes, one after the other,
+textbook code (`drawstudio/bench/textbook.py`) on the same shapes, one after the other,
 each in a fresh process, and the speed-up is their ratio.
 
 Model FLOPs are counted from the layer shapes (matrix products only: every linear layer,
@@ -31,9 +31,8 @@ from typing import Any
 import torch
 
 from drawstudio.config import ModelConfig
-from drawstudio.devices import describe, prepare, resolve_device
 from drawstudio.errors import ConfigError
-
+from drawstudio.system.devices import describe, prepare, resolve_device
 
 CASES = {  # the configurations `bench` races against the textbook code by default
     "paper": ModelConfig(),  # the paper's MNIST attention model: T=64, read 2, write 5, 256/256 LSTMs, z=100
@@ -59,13 +58,13 @@ class Result:
     case: str  # e.g. "paper:128"
     batch_size: int
     train_images_per_s: float
-    textbook_images_per_s: float  # the plain textbook DRAW (drawstudio/bench_textbook.py), same shapes
+    textbook_images_per_s: float  # the plain textbook DRAW (drawstudio/bench/textbook.py), same shapes
     speedup: float  # train_images_per_s / textbook_images_per_s
     train_gflops: float  # achieved model GFLOP/s in training
     mfu: float  # train_gflops / peak
     eval_images_per_s: float
     peak_memory_mb: float
-    threads: int  # CPU threads the default rule chose (drawstudio/threads.py)
+    threads: int  # CPU threads the default rule chose (drawstudio/system/threads.py)
 
 
 def parse_cases(text: str) -> list[Case]:
@@ -135,7 +134,7 @@ def _measure(config: ModelConfig, batch_size: int, device_name: str, steps: int,
     (process settings, the thread rule, the fused path), evaluation, and memory."""
     from drawstudio.model.draw import Draw
     from drawstudio.model.fused import fused_forward
-    from drawstudio.threads import ThreadGovernor
+    from drawstudio.system.threads import ThreadGovernor
 
     device = resolve_device(device_name)
     prepare(device)
@@ -163,7 +162,7 @@ def _measure(config: ModelConfig, batch_size: int, device_name: str, steps: int,
 
 def _measure_textbook(config: ModelConfig, batch_size: int, device_name: str, steps: int, queue: Any) -> None:
     """Runs in a child process with none of our process settings: the textbook DRAW's training step."""
-    from drawstudio.bench_textbook import TextbookDraw, train_step_function
+    from drawstudio.bench.textbook import TextbookDraw, train_step_function
 
     device = resolve_device(device_name)
     torch.manual_seed(0)
@@ -244,7 +243,7 @@ def run(cases: list[Case], steps: int = 10, device_name: str = "auto", compile_m
         progress: Any = print) -> dict[str, Any]:
     """Every case trained with our defaults and with the textbook code, each in a fresh
     process; the matmul peak measured in this run; a 64-image sampling time."""
-    from drawstudio.threads import ThreadGovernor
+    from drawstudio.system.threads import ThreadGovernor
 
     device = resolve_device(device_name)
     progress(f"measuring the fp32 matmul peak on {describe(device)} ...")

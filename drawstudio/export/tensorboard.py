@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from drawstudio.errors import ConfigError
-from drawstudio.export import grid
+from drawstudio.export.images import grid
 
 INSTALL_HINT = "pip install 'drawstudio[tensorboard]' (or pip install tensorboard)"
 IMAGES_PER_GRID = 16

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from drawstudio.errors import DrawStudioError
 
-_CHECKOUT = Path(__file__).resolve().parents[1] / "resources"
+_CHECKOUT = Path(__file__).resolve().parents[2] / "resources"
 
 
 def _locate(name: str, exists: str) -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from drawstudio.atomic import atomic_write, atomic_write_bytes
+from drawstudio.system.atomic import atomic_write, atomic_write_bytes
 
 
 def grid(images: np.ndarray, columns: int | None = None, pad: int = 1) -> np.ndarray:

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from drawstudio.classifier import load_classifier, save_classifier, train_classifier
 from drawstudio.errors import ConfigError
+from drawstudio.recognition.classifier import load_classifier, save_classifier, train_classifier
 
 
 def ensure_classifier(trainer: Any, run_dir: Path, progress: Callable[[str], None] | None = None,

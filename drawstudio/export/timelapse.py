@@ -12,9 +12,9 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageDraw
 
-from drawstudio.atomic import atomic_write
 from drawstudio.errors import RunDirError
-from drawstudio.export import grid
+from drawstudio.export.images import grid
+from drawstudio.system.atomic import atomic_write
 from drawstudio.train.history import HistoryEntry, history_dir, read_history
 from drawstudio.train.runs import load_run_config
 
