@@ -43,12 +43,19 @@ def test_table_reports_the_speed_up_the_processor_and_the_thread_rule():
         "cases": {"paper": {"T": 64}}, "peak_gflops": 200.0, "train_gflop_per_image": {"paper": 0.371},
         "results": [{"case": "paper:128", "train_images_per_s": 300.0, "textbook_images_per_s": 120.0,
                      "speedup": 2.5, "train_gflops": 111.3, "mfu": 0.5565, "eval_images_per_s": 900.0,
-                     "peak_memory_mb": 1500.0, "threads": 2}],
+                     "peak_memory_mb": 1500.0, "threads": 2, "ranks": 2, "ranks_images_per_s": 330.0,
+                     "ranks_speedup": 2.75, "faster": "ranks"},
+                    {"case": "small:3", "train_images_per_s": 900.0, "textbook_images_per_s": 600.0,
+                     "speedup": 1.5, "train_gflops": 50.0, "mfu": 0.25, "eval_images_per_s": 2000.0,
+                     "peak_memory_mb": 800.0, "threads": 2, "ranks": 1, "ranks_images_per_s": 0.0,
+                     "ranks_speedup": 0.0, "faster": "threads"}],
         "sample_64_seconds": 0.1, "sample_model": "paper",
     }
     text = bench.table(report)
     assert "Test CPU, 2 cores, avx2 fma (PyTorch kernels: AVX2)" in text
-    assert "| paper:128 | 300.0 | 120.0 | 2.50x | 111.3 | 55.6% | 900.0 | 1500 MB | 2 |" in text
+    assert "| paper:128 | 300.0 | 120.0 | 2.50x | 111.3 | 55.6% | 900.0 | 1500 MB | 2 | 2 × 1 thread: 330.0, 2.75x " \
+           "(faster) |" in text
+    assert "| small:3 | 900.0 | 600.0 | 1.50x | 50.0 | 25.0% | 2000.0 | 800 MB | 2 | not measured |" in text
     assert "one per core other processes leave free" in text and "OpenMP's default" in text
 
 
@@ -69,3 +76,12 @@ def test_bench_command_races_the_textbook_and_writes_its_report(tmp_path, capsys
     assert result["speedup"] == pytest.approx(result["train_images_per_s"] / result["textbook_images_per_s"])
     # bounded by the cores, not by the thread count now: the thread rule lowers that while other work runs
     assert result["textbook_images_per_s"] > 0 and 1 <= result["threads"] <= default_threads()
+
+
+def test_data_parallel_ranks_run_together_and_report_images_per_second():
+    from drawstudio.bench.ranks import measure_ranks
+
+    tiny = ModelConfig(T=2, read_n=2, write_n=2, enc_size=8, dec_size=8, z_size=2)
+    assert measure_ranks(tiny, 4, ranks=2, threads=1, steps=1, timed=bench._timed) > 0
+    with pytest.raises(ConfigError, match="batch 5 does not split over 2 ranks"):
+        measure_ranks(tiny, 5, ranks=2, threads=1, steps=1, timed=bench._timed)

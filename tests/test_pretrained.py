@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from drawstudio.errors import CheckpointError, ConfigError, RunDirError
+from drawstudio.errors import CheckpointError, ConfigError, DataError, RunDirError
 from drawstudio.pretrained import keeping
 from drawstudio.pretrained.catalog import available, find, sha256_of
 
@@ -198,3 +198,30 @@ def test_a_model_without_a_training_state_cannot_be_restored(tiny_root, tmp_path
 def test_a_name_that_is_a_path_is_not_a_model(tiny_root):
     with pytest.raises(ConfigError):
         find("../tiny")
+
+
+def test_without_its_dataset_a_view_reconstructs_the_models_own_samples(tiny_root, tmp_path):
+    from drawstudio.pretrained.loading import images_note, open_pretrained
+
+    nowhere = str(tmp_path / "nowhere")
+    with pytest.raises(DataError):  # a bound needs the real test split
+        open_pretrained("tiny", data_dir=nowhere)
+    viewed = open_pretrained("tiny", data_dir=nowhere, any_test_images=True)
+    model = viewed.model
+    c = viewed.config.model
+    images = viewed.data.test.images(torch.arange(len(viewed.data.test)))
+    assert images.shape == (64, c.channels, c.height, c.width) and images.dtype == torch.uint8
+    noise = torch.randn(c.T, 64, c.z_size, generator=torch.Generator().manual_seed(viewed.config.train.seed))
+    with torch.no_grad():
+        drawn = model.generate(64, None, noise)[0][-1]
+    grey = viewed.config.train.binarize == "none"
+    expected = drawn if grey else (drawn > 0.5).float()
+    assert torch.equal(images, expected.mul(255).round().to(torch.uint8))
+    assert "reconstructs its own samples" in images_note(find("tiny"), nowhere)
+    assert viewed.snapshot(4, 4).originals.shape[0] == 4
+
+
+def test_a_view_with_its_dataset_present_needs_no_note(tiny_root, shared_data):
+    from drawstudio.pretrained.loading import images_note
+
+    assert images_note(find("tiny"), str(shared_data / "mnist")) == ""

@@ -94,7 +94,11 @@ def test_pretrained_on_the_command_line_opens_the_model(studio, qtbot, tiny_root
     assert studio.run.pretrained == "tiny"
 
 
-def test_a_trained_model_whose_test_images_are_missing_says_where_it_looked(studio, qtbot, tiny_root, tmp_path):
+def test_a_trained_model_without_its_test_images_draws_its_own_samples_and_says_so(studio, qtbot, tiny_root,
+                                                                                     tmp_path):
     assert studio.open_trained_model("tiny", str(tmp_path / "nowhere"))
-    qtbot.waitUntil(lambda: studio.state == RunState.FAILED, timeout=WAIT_MS)
-    assert "has no test images to draw" in studio.last_error and "nowhere" in studio.last_error
+    qtbot.waitUntil(lambda: studio.canvas.snapshot is not None, timeout=WAIT_MS)
+    assert studio.state == RunState.PRETRAINED and studio.last_error == ""
+    assert "reconstructs its own samples" in studio.statusBar().currentMessage()
+    snapshot = studio.canvas.snapshot
+    assert snapshot.originals.shape[0] == 16 and snapshot.reconstructions.shape[1] == snapshot.originals.shape[0]

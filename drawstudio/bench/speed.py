@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from drawstudio.bench.ranks import measure_ranks
 from drawstudio.config import ModelConfig
 from drawstudio.errors import ConfigError
 from drawstudio.system.devices import describe, prepare, resolve_device
@@ -65,6 +66,10 @@ class Result:
     eval_images_per_s: float
     peak_memory_mb: float
     threads: int  # CPU threads the default rule chose (drawstudio/system/threads.py)
+    ranks: int = 1  # processes of the data-parallel measurement (1: not measured)
+    ranks_images_per_s: float = 0.0  # `ranks` processes of threads // ranks threads each, same global batch
+    ranks_speedup: float = 0.0  # ranks_images_per_s / textbook_images_per_s
+    faster: str = "threads"  # "threads" (one process) or "ranks"
 
 
 def parse_cases(text: str) -> list[Case]:
@@ -255,8 +260,15 @@ def run(cases: list[Case], steps: int = 10, device_name: str = "auto", compile_m
                                                          compile_model)
         textbook_ips = in_child(_measure_textbook, case.config, case.batch_size, device_name, steps)
         gflops = train_ips * train_flops_per_image(case.config) / 1e9
-        results.append(Result(f"{case.name}:{case.batch_size}", case.batch_size, train_ips, textbook_ips,
-                              train_ips / textbook_ips, gflops, gflops / peak, eval_ips, memory, threads))
+        result = Result(f"{case.name}:{case.batch_size}", case.batch_size, train_ips, textbook_ips,
+                        train_ips / textbook_ips, gflops, gflops / peak, eval_ips, memory, threads)
+        if device.type == "cpu" and threads > 1 and case.batch_size % threads == 0:
+            progress(f"{case.name} model, batch {case.batch_size}: {threads} ranks of one thread each ...")
+            result.ranks = threads
+            result.ranks_images_per_s = measure_ranks(case.config, case.batch_size, threads, 1, steps, _timed)
+            result.ranks_speedup = result.ranks_images_per_s / textbook_ips
+            result.faster = "ranks" if result.ranks_images_per_s > train_ips else "threads"
+        results.append(result)
     progress("sampling a 64-image animation ...")
     sample_seconds = in_child(_sample, cases[0].config, device_name, 64, max(steps, 5))
     return {
@@ -287,13 +299,15 @@ def table(report: dict[str, Any]) -> str:
         f"GFLOP per image per training step: {per_image}",
         "",
         "| model:batch | train images/s | textbook images/s | speed-up vs textbook | train GFLOP/s | MFU "
-        "| eval images/s | peak memory | threads |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| eval images/s | peak memory | threads | data-parallel ranks: images/s, speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in report["results"]:
+        ranks = (f"{r['ranks']} × 1 thread: {r['ranks_images_per_s']:.1f}, {r['ranks_speedup']:.2f}x"
+                 + (" (faster)" if r["faster"] == "ranks" else "")) if r["ranks"] > 1 else "not measured"
         lines.append(f"| {r['case']} | {r['train_images_per_s']:.1f} | {r['textbook_images_per_s']:.1f} | "
                      f"{r['speedup']:.2f}x | {r['train_gflops']:.1f} | {r['mfu']:.1%} | "
-                     f"{r['eval_images_per_s']:.1f} | {r['peak_memory_mb']:.0f} MB | {r['threads']} |")
+                     f"{r['eval_images_per_s']:.1f} | {r['peak_memory_mb']:.0f} MB | {r['threads']} | {ranks} |")
     lines.append("")
     lines.append(f"sampling a 64-image, {report['cases'][report['sample_model']]['T']}-step animation: "
                  f"{report['sample_64_seconds'] * 1000:.0f} ms")

@@ -9,8 +9,9 @@ from typing import Any
 import torch
 
 from drawstudio.config import RunConfig, TrainConfig
-from drawstudio.data import load_dataset
-from drawstudio.data.base import ImageData
+from drawstudio.data import available_datasets, load_dataset
+from drawstudio.data.base import ImageData, TensorImageSet
+from drawstudio.data.binarized import NAME as BINARIZED_NAME
 from drawstudio.data.batches import effective_binarize
 from drawstudio.errors import DataError
 from drawstudio.model.draw import Draw
@@ -73,14 +74,14 @@ def _trained_steps(pretrained: Pretrained) -> int:
 def open_pretrained(name: str, *, device: str | None = None, data_dir: str | None = None,
                     threads: int | None = None, any_test_images: bool = False) -> TrainedModel:
     """The shipped model `name` on its test images, writing nothing anywhere. The images come
-    from the model's own dataset; with `any_test_images`, when that is missing, from the first
-    dataset of the same shape the card names under "also_shows" (for viewing only: a bound on
-    other images is not the card's)."""
+    from the model's own dataset; with `any_test_images` (for viewing only: a bound on other
+    images is not the card's), when that is missing, from the first dataset the card names under
+    "also_shows", and when none is on this machine, from the model's own samples."""
     pretrained = find(name)
     config = reader_config(pretrained.config, device, data_dir, threads)
     model = _built(pretrained, config)
     if any_test_images:
-        data = _test_images(pretrained, config)
+        data = _test_images(pretrained, config, model)
     else:
         data = load_dataset(config.train.dataset, config.train.data_dir,
                             image_size=(config.model.height, config.model.width), channels=config.model.channels)
@@ -90,16 +91,53 @@ def open_pretrained(name: str, *, device: str | None = None, data_dir: str | Non
     return TrainedModel(config, model, data, device, _trained_steps(pretrained), evaluation)
 
 
-def _test_images(pretrained: Pretrained, config: RunConfig) -> ImageData:
+def _test_images(pretrained: Pretrained, config: RunConfig, model: Draw) -> ImageData:
     train = config.train
     shape = (config.model.height, config.model.width)
-    tried = []
-    for dataset in [train.dataset, *pretrained.card.get("also_shows", [])]:
+    for dataset in shown_datasets(pretrained):
         try:
             return load_dataset(dataset, train.data_dir, image_size=shape, channels=config.model.channels)
-        except DataError as error:
-            tried.append(str(error))
-    raise DataError(f"pretrained model {pretrained.name!r} has no test images to draw: " + "; ".join(tried))
+        except DataError:
+            continue
+    return own_samples(model, config, pretrained.card.get("classes"))
+
+
+def shown_datasets(pretrained: Pretrained) -> list[str]:
+    """The datasets whose test images a view of the model draws, in the order they are tried."""
+    return [pretrained.config.train.dataset, *pretrained.card.get("also_shows", [])]
+
+
+def images_note(pretrained: Pretrained, data_dir: str | None) -> str:
+    """What a view of the model draws when its own test images are not on this machine ("" when
+    they are), judged by which files exist, as the view will find them."""
+    present = {info.name for info in available_datasets(data_dir) if info.present}
+    wanted = shown_datasets(pretrained)
+    if wanted[0] in present:
+        return ""
+    found = next((name for name in wanted[1:] if name in present), None)
+    if found is not None:
+        return f"{wanted[0]} is not on this machine: it draws {found} test images"
+    return (f"no test images of {', '.join(wanted)} on this machine: it reconstructs its own samples "
+            "(get a dataset from Training ▸ New run…'s data group)")
+
+
+def own_samples(model: Draw, config: RunConfig, classes: list[str] | None, n: int = 64) -> ImageData:
+    """`n` of the model's samples, as a split of images for it to reconstruct: the panes then show
+    it drawing (canvas, glimpses, attention) on a machine without its dataset. Fixed latents, so
+    every opening shows the same images; thresholded when it learnt from binary images."""
+    c = config.model
+    generator = torch.Generator().manual_seed(config.train.seed)
+    labels = torch.arange(n) % c.num_classes if c.num_classes else None
+    noise = torch.randn(c.T, n, c.z_size, generator=generator)  # (T, n, Z)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        canvases, _ = model.generate(n, None if labels is None else labels.to(device), noise.to(device))
+    final = canvases[-1].cpu()  # (n, C, H, W) probabilities
+    binary = config.train.dataset == BINARIZED_NAME or config.train.binarize != "none"
+    images = ((final > 0.5).float() if binary else final).mul(255).round().to(torch.uint8)
+    split = TensorImageSet(images, labels)
+    return ImageData("its own samples", split, split, classes=classes, binary=binary,
+                     source="drawn by the model (no test images on this machine)")
 
 
 def pretrained_run_config(name: str) -> RunConfig:

@@ -198,8 +198,9 @@ class MainWindow(RunDialogs, QMainWindow):
         opened.start_source()
         if opened.pretrained is not None:
             self.setWindowTitle(f"{opened.pretrained} — {APP_NAME} (trained model, read-only)")
-            self.show_status(f"opened the trained model {opened.pretrained}: scrub, sample, export; "
-                             "Training ▸ Continue training from here… makes a new run of it")
+            self.show_status(f"opened the trained model {opened.pretrained}: "
+                             + (f"{opened.note}; " if opened.note else "scrub, sample, export; ")
+                             + "Training ▸ Continue training from here… makes a new run of it")
         else:
             self.setWindowTitle(f"{opened.run_dir.name} — {APP_NAME}{' (following)' if opened.read_only else ''}")
             self.saved.remember(opened.run_dir)  # a shipped model is no run to reopen from Recent runs

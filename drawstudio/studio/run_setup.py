@@ -15,27 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import (
-    QApplication,
-    QCheckBox,
-    QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QFrame,
-    QGridLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QScrollArea,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                               QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig, start_lr
 from drawstudio.data import DatasetInfo, available_datasets
@@ -45,25 +27,10 @@ from drawstudio.export.tensorboard import available as tensorboard_available
 from drawstudio.settings_help import TENSORBOARD_DIR, help_for
 from drawstudio.studio.dataset_download import DownloadRow
 from drawstudio.studio.lr_pane import ScientificSpinBox
-from drawstudio.studio.new_run import (
-    RUNS_ROOT,
-    dataset_classes,
-    dataset_shape,
-    default_dataset,
-    default_run_dir,
-    preset_dataset,
-    unchecked_config,
-)
-from drawstudio.studio.setup_fields import (
-    DEVICES,
-    MODEL_INTS,
-    TRAIN_INTS,
-    choice,
-    factor_box,
-    fieldless_settings,
-    int_field,
-    preset_note,
-)
+from drawstudio.studio.new_run import (RUNS_ROOT, dataset_classes, dataset_shape, default_dataset, default_run_dir,
+                                       preset_dataset, unchecked_config)
+from drawstudio.studio.setup_fields import (DEVICES, MODEL_INTS, TRAIN_INTS, choice, factor_box, fieldless_settings,
+                                            int_field, preset_note)
 from drawstudio.studio.theme import THEME
 from drawstudio.train.presets import PRESETS, SCHEDULE, apply_preset, fitted_schedule
 

@@ -12,7 +12,7 @@ from drawstudio.events import EventSource
 from drawstudio.export.tensorboard import TensorBoardLog
 from drawstudio.export.tensorboard import attach as attach_tensorboard
 from drawstudio.export.tensorboard import require as require_tensorboard
-from drawstudio.pretrained.loading import start_from_pretrained
+from drawstudio.pretrained.loading import images_note, start_from_pretrained
 from drawstudio.pretrained.viewer import PretrainedViewer
 from drawstudio.system.devices import describe
 from drawstudio.train.follow import RunFollower
@@ -36,6 +36,7 @@ class OpenedRun:
     classes: list[str] | None = None  # class names of a conditional model
     device: str = ""
     tensorboard: TensorBoardLog | None = None  # when the run writes TensorBoard logs
+    note: str = ""  # what the user should know about what is shown (a trained model without its data)
 
     @property
     def read_only(self) -> bool:
@@ -120,4 +121,4 @@ def open_trained_model(name: str, *, data_dir: str | None = None) -> OpenedRun:
     config = pretrained.config
     classes = pretrained.card.get("classes") if config.model.num_classes else None
     return OpenedRun(pretrained.folder, config, viewer, viewer=viewer, classes=classes,
-                     device="cpu (trained model)")
+                     device="cpu (trained model)", note=images_note(pretrained, data_dir))
