@@ -16,6 +16,9 @@ from drawstudio.train.opened_run import open_training
 
 
 class RunDialogs:
+    """Mixed into `MainWindow`, whose `saved`, `run`, `snapshot_seconds`, `open_run`, `_open`,
+    `toggle_training`, `show_status` and `show_error` these use."""
+
     def show_run_setup(self, dataset: str | None = None, data_dir: str | None = None, preset: str | None = None,
                        start: bool | None = None) -> bool:
         """Ask for a new run's settings, open it and start it (as the dialog's button said, unless
