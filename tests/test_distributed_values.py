@@ -41,6 +41,19 @@ def test_the_average_over_ranks_is_the_all_reduced_sum_over_the_world_size(monke
     assert values.tolist() == [2.0, 6.0] and reduced[0] is not values  # the caller's tensor is untouched
 
 
+def test_a_stop_any_rank_saw_is_every_ranks_through_the_maximum_over_ranks(monkeypatch):
+    reduced = []
+
+    def all_reduce(values, op):  # as if another rank had seen the stop
+        reduced.append(op)
+        values.fill_(1.0)
+
+    monkeypatch.setattr(distributed.torch_dist, "all_reduce", all_reduce)
+    assert DistInfo(0, 2).any_rank(False) is True
+    assert DistInfo().any_rank(True) is True and DistInfo().any_rank(False) is False
+    assert reduced == [distributed.torch_dist.ReduceOp.MAX]  # a single process asks no one
+
+
 def test_a_plain_process_is_a_single_rank(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert init_from_environment("cpu", 7) == DistInfo()
@@ -60,6 +73,16 @@ def test_a_torchrun_rank_on_the_cpu_joins_a_gloo_group_as_its_rank(monkeypatch):
     monkeypatch.setattr(distributed.torch_dist, "is_initialized", lambda: True)
     assert init_from_environment("auto" if not torch.cuda.is_available() else "cpu", 8).rank == 1
     assert joined == ["gloo"]  # an existing group is kept
+
+
+def test_a_rank_that_ranks_started_trains_on_its_share_of_the_threads_and_a_torchrun_one_on_the_runs(monkeypatch):
+    monkeypatch.setattr(distributed.torch_dist, "is_initialized", lambda: True)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.delenv(distributed.RANK_THREADS_VARIABLE, raising=False)
+    assert init_from_environment("cpu", 8).threads == 0
+    monkeypatch.setenv(distributed.RANK_THREADS_VARIABLE, "3")
+    assert init_from_environment("cpu", 8).threads == 3
 
 
 def test_a_batch_that_does_not_divide_over_the_processes_is_refused_naming_both(monkeypatch):

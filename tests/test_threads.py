@@ -5,7 +5,14 @@ import time
 
 import pytest
 
-from drawstudio.system.threads import CpuTimes, ThreadGovernor, cores_taken_by_others, read_cpu_times, threads_for
+from drawstudio.system.threads import (
+    CpuTimes,
+    ThreadGovernor,
+    cores_taken_by_others,
+    free_cores,
+    read_cpu_times,
+    threads_for,
+)
 
 
 def test_cores_taken_by_others_subtracts_this_process_from_the_machine():
@@ -35,6 +42,17 @@ class FakeClock:
     def advance(self, seconds: float, others: float, own: float = 0.0) -> None:
         t = self.times
         self.times = CpuTimes(t.wall + seconds, t.taken + (others + own) * seconds, t.own + own * seconds)
+
+
+def test_free_cores_applies_the_rule_once_over_the_interval_and_without_proc_stat_gives_every_core(monkeypatch):
+    monkeypatch.setattr("drawstudio.system.threads.default_threads", lambda: 4)
+    clock = FakeClock()
+    monkeypatch.setattr("drawstudio.system.threads.read_cpu_times", lambda: clock.times)
+    monkeypatch.setattr("drawstudio.system.threads.time.sleep",
+                        lambda seconds: clock.advance(seconds, others=1.7, own=0.5))
+    assert free_cores(seconds=2.0) == 2 and clock.times.wall == 2.0
+    monkeypatch.setattr("drawstudio.system.threads.read_cpu_times", lambda: None)
+    assert free_cores() == 4
 
 
 def test_governor_drops_to_the_free_cores_after_the_first_check_and_returns_when_they_free_up(monkeypatch):

@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     if rest and args.command != "gui":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
+        if args.command == "train" and args.ranks != 1:
+            from drawstudio.cli.ranks import launch
+
+            return launch(args, sys.argv[1:] if argv is None else argv)
         if args.command == "train":
             return cmd_train(args)
         if args.command == "eval":

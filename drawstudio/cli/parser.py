@@ -135,6 +135,10 @@ def add_train_training(group: argparse._ArgumentGroup) -> None:
     _setting(group, "--grad-clip", "grad_clip", type=float, metavar="NORM")
     _setting(group, "--device", "device")
     _setting(group, "--threads", "threads", type=int, metavar="N")
+    group.add_argument("--ranks", type=int, default=1, metavar="N",
+                       help="train in N processes on this machine's CPU, each on its slice of every batch with "
+                            "its share of the threads (the GPU stays unused; for GPUs or several machines use "
+                            "torchrun); a run resumes with any number (default: 1, one process)")
     _setting(group, "--seed", "seed", type=int)
     _setting(group, "--eval-every", "eval_every", type=int, metavar="N")
     _setting(group, "--eval-images", "eval_images", type=int, metavar="IMAGES")

@@ -91,10 +91,11 @@ def existing_run_config(args: argparse.Namespace, model: dict[str, Any], train: 
     return reopen_config(args.run, model, train)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from drawstudio.train.distributed import init_from_environment, leave_together, shutdown
+def train_config(args: argparse.Namespace) -> tuple[RunConfig, dict[str, Any], dict[str, Any]]:
+    """The config `drawstudio train ARGS` trains with (the run's own, or a new run's), the training
+    settings given for a new run, and the schedule change asked of an existing one; a setting
+    that cannot work raises ConfigError before anything is written."""
     from drawstudio.train.runs import is_run
-    from drawstudio.train.trainer import Trainer
 
     model, train = requested_values(args)
     if args.epochs is not None and not args.epochs > 0:
@@ -110,6 +111,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         from drawstudio.export.tensorboard import require
 
         require(", or train on without it: --no-tensorboard")
+    return config, given, schedule_change
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from drawstudio.train.distributed import init_from_environment, leave_together, shutdown
+    from drawstudio.train.trainer import Trainer
+
+    config, given, schedule_change = train_config(args)
     dist = init_from_environment(config.train.device, config.train.batch_size)
     trainer = None
     try:
@@ -196,15 +205,20 @@ def _train_loop(trainer: Any, quiet: bool) -> int:
                             img_s=f"{record['images_per_s']:.0f}", lr=f"{record['lr']:.2e}", refresh=False)
 
     trainer.events.connect(show)
+    stopping = False
     try:
-        while not trainer.finished and not stop_requested:
+        while not trainer.finished:
+            # the ranks of a distributed run agree, so that all stop after the same step
+            stopping = trainer.dist.any_rank(bool(stop_requested))
+            if stopping:
+                break
             before = trainer.step
             try:
                 trainer.advance()
             except NonFiniteError as error:
                 _save_last_good_state(trainer, error)
             bar.update(trainer.step - before)
-        if stop_requested:
+        if stopping:
             trainer.save_checkpoint()
             bar.write(f"stopped at step {trainer.step}; checkpoint saved")
     finally:

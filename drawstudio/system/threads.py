@@ -77,6 +77,18 @@ def default_threads() -> int:
     return _DEFAULT_THREADS
 
 
+def free_cores(seconds: float = 1.0) -> int:
+    """The rule applied once, over `seconds`: for `drawstudio train --ranks`, which shares the
+    free cores out among its processes before they start (a governor in each rank would count
+    the other ranks as other processes and give up their cores)."""
+    before = read_cpu_times()
+    time.sleep(seconds)
+    after = read_cpu_times()
+    if before is None or after is None:
+        return default_threads()
+    return threads_for(default_threads(), cores_taken_by_others(before, after))
+
+
 def serial_gui_thread() -> None:
     """Keep the calling thread's own PyTorch work on one thread, for a GUI thread beside a
     training thread. OpenMP (libgomp) lets idle workers spin only while the process has no

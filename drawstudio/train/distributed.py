@@ -1,7 +1,10 @@
 """Training on several processes with torchrun: DistributedDataParallel over gloo (CPU) or
 NCCL (GPU). Every rank draws the same global batch order and trains on its own slice of
 each batch; gradients are averaged, so K ranks on a global batch B step exactly like one
-process on B. Only rank 0 writes metrics and checkpoints."""
+process on B. Only rank 0 writes metrics and checkpoints.
+
+`drawstudio train --ranks N` starts the ranks itself, in torchrun's environment plus
+RANK_THREADS_VARIABLE: each rank's share of the CPU threads."""
 
 from __future__ import annotations
 
@@ -14,12 +17,17 @@ from torch import Tensor, nn
 
 from drawstudio.errors import ConfigError
 
+# set by `drawstudio train --ranks`: the CPU threads of each rank, its share of the cores. Not a
+# run setting: the run's own `threads` stays as given, for a later session with other ranks or none.
+RANK_THREADS_VARIABLE = "DRAWSTUDIO_RANK_THREADS"
+
 
 @dataclass
 class DistInfo:
     rank: int = 0
     world_size: int = 1
     device: torch.device | None = None  # set for multi-process runs (each rank's own device)
+    threads: int = 0  # this rank's fixed CPU threads when `--ranks` shared out the cores (0: the run's setting)
 
     @property
     def is_writer(self) -> bool:
@@ -44,6 +52,16 @@ class DistInfo:
         torch_dist.all_reduce(values)
         return values / self.world_size
 
+    def any_rank(self, flag: bool) -> bool:
+        """Whether `flag` is set on any rank (every rank must call this at the same step). A stop
+        asked for by a signal must be taken by every rank at the same step: a rank that stopped a
+        step before another would leave that one waiting in the next step's collective forever."""
+        if not self.active:
+            return flag
+        value = torch.tensor([float(flag)], device=self.device)
+        torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MAX)
+        return bool(value.item())
+
     def wrap(self, module: nn.Module) -> nn.Module:
         if not self.active:
             return module
@@ -57,8 +75,7 @@ def init_from_environment(device_name: str, batch_size: int) -> DistInfo:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return DistInfo()
-    if batch_size % world_size:
-        raise ConfigError(f"batch_size={batch_size} must divide evenly over {world_size} processes")
+    check_batch_divides(batch_size, world_size)
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
     use_cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
@@ -69,7 +86,14 @@ def init_from_environment(device_name: str, batch_size: int) -> DistInfo:
         device = torch.device("cpu")
     if not torch_dist.is_initialized():
         torch_dist.init_process_group("nccl" if use_cuda else "gloo")
-    return DistInfo(rank=rank, world_size=world_size, device=device)
+    return DistInfo(rank=rank, world_size=world_size, device=device,
+                    threads=int(os.environ.get(RANK_THREADS_VARIABLE, "0")))
+
+
+def check_batch_divides(batch_size: int, world_size: int) -> None:
+    """Every rank trains on an equal slice of the global batch."""
+    if batch_size % world_size:
+        raise ConfigError(f"batch_size={batch_size} must divide evenly over {world_size} processes")
 
 
 def leave_together() -> None:

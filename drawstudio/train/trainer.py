@@ -57,8 +57,9 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.dist = dist or DistInfo()
         self.device = self.dist.device or resolve_device(config.train.device)
-        prepare(self.device, config.train.threads)
-        self.threads = ThreadGovernor(config.train.threads)
+        threads = self.dist.threads or config.train.threads  # a `--ranks` rank's share of the cores
+        prepare(self.device, threads)
+        self.threads = ThreadGovernor(threads)
         self.events = Event("record")  # every metrics record, as written to metrics.jsonl
 
         train = config.train

@@ -8,6 +8,10 @@ processes the reliability tests start. Nothing in drawstudio knows about it.
   FILE exists; it writes FILE.held first, so a test knows when to try a second writer.
 * DRAWSTUDIO_TEST_CHECK_RELEASE=1: destroying the process group while a DistributedDataParallel
   wrapper still holds it raises, so that the rank fails instead of aborting now and then at exit.
+* DRAWSTUDIO_TEST_SHARED_NOISE=1: training noise is a slice of the global batch's, the same for
+  any number of ranks (shared_noise.py), so that runs on different numbers of ranks compare.
+* DRAWSTUDIO_TEST_FAIL_RANK=R: the process of rank R says so on stderr and exits with code 7 at
+  start-up, before it joins the others.
 """
 
 import os
@@ -81,3 +85,19 @@ if os.environ.get("DRAWSTUDIO_TEST_CHECK_RELEASE"):
         _destroy(*args, **kwargs)
 
     torch.distributed.destroy_process_group = _checked_destroy
+
+
+if os.environ.get("DRAWSTUDIO_TEST_SHARED_NOISE"):
+    from shared_noise import shared_draw_noise
+
+    from drawstudio.model.draw import Draw
+
+    Draw.draw_noise = shared_draw_noise()
+
+
+_FAIL_RANK = os.environ.get("DRAWSTUDIO_TEST_FAIL_RANK")
+if _FAIL_RANK and os.environ.get("RANK") == _FAIL_RANK:
+    import sys
+
+    print(f"rank {os.environ['RANK']} fails at start-up, as planted", file=sys.stderr, flush=True)
+    os._exit(7)
