@@ -171,6 +171,10 @@ def test_keeping_a_later_part_adds_it_to_the_cards_parts_and_curve(tiny_root, tm
     assert run_cli(*tiny_train_argv(run, "--steps", "5", "--eval-every", "1", "--eval-images", "20"))[0] == 0
     card = keeping.keep(run, "tiny", root=tiny_root, with_state=True, threads=1)
     assert [part["steps"] for part in card["training"]["parts"]] == [[0, 3], [3, 5]]
+    # how the part trained, as its records say (the run's setting, 0, only means "the rule's choice")
+    last = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"][-1]
+    assert {key: card["training"]["parts"][-1][key] for key in ("ranks", "threads")} == {
+        "ranks": 1, "threads": last["threads"]}
     assert [r["step"] for r in card["curve"] if r["kind"] == "eval" and r["split"] == "test"] == [4, 5]
     assert card["training"]["steps"] == 5
 

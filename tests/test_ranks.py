@@ -157,6 +157,9 @@ def test_rank_zero_alone_writes_the_run_once_and_the_threads_asked_for_stay_the_
     assert runs.stopped.out.count("checkpoint saved") == 1  # rank 1's stdout, the same messages, is dropped
     # the 2 ranks trained on a thread each, half of the 2 asked for; the run keeps the 2, and no ranks
     assert {r["threads"] for r in records(runs.ranks_first, "train") if r["step"] <= 3} == {1}
+    # each train record says how many processes trained the step
+    assert {r["ranks"] for r in records(runs.ranks_first, "train") if r["step"] <= 3} == {2}
+    assert {r["ranks"] for r in records(runs.ranks_first, "train") if r["step"] > 3} == {1}
     assert runs.first_config.train.threads == 2 and "ranks" not in runs.first_config.to_json()
 
 

@@ -247,3 +247,21 @@ def test_learning_rate_pane_draws_the_hold_before_the_decay_starts(qtbot):
     xs, ys = pane.current_curve.getData()
     assert all(y == pytest.approx(1e-3) for x, y in zip(xs, ys) if x <= 200)
     assert ys[-1] == pytest.approx(1e-3 * 0.5 ** ((xs[-1] - 200) / 100))
+
+
+@pytest.mark.parametrize(("extra", "text"), [({"threads": 2}, "cpu (2 threads)"),
+                                             ({"threads": 1, "ranks": 2}, "cpu (2 processes of 1 thread each)"),
+                                             ({"threads": 2, "ranks": 1}, "cpu (2 threads)")])
+def test_the_status_bar_says_how_many_processes_and_threads_train(qtbot, extra, text):
+    from PySide6.QtWidgets import QStatusBar
+
+    from drawstudio.studio.status import StatusFields
+    from drawstudio.train.run_state import RunState
+
+    bar = QStatusBar()
+    qtbot.addWidget(bar)
+    fields = StatusFields(bar)
+    history = MetricsHistory()
+    history.add({**train(1), "images_per_s": 100.0, "elapsed": 1.0, "epoch": 0.1, **extra})
+    fields.update(RunState.RUNNING, history, "cpu")
+    assert fields.labels["device"].text() == text

@@ -136,11 +136,19 @@ def _training_facts(trainer: Any, state: dict[str, Any], config: RunConfig, reco
     if trainer.step > start or not parts:
         parts.append({"part": len(parts) + 1, "steps": [start, trainer.step], "date": datetime.date.today().isoformat(),
                       "hours": round(hours - float(before.get("hours", 0.0)), 3), "cpu": cpu_name(),
-                      "threads": config.train.threads})
+                      **_processes(records, start, config)})
     return {"steps": trainer.step, "epochs": round(trainer.epoch, 3),
             "images": trainer.step * trainer.config.train.batch_size, "hours": round(hours, 3),
             "final_lr": trainer.lr, "parts": parts,
             "schedule_changes": [r for r in records if r["kind"] == "schedule"]}
+
+
+def _processes(records: list[dict[str, Any]], start: int, config: RunConfig) -> dict[str, int]:
+    """How the part trained: its ranks (processes) and threads per rank, as its last train record
+    says (the run's setting when it has none)."""
+    trained = [r for r in records if r["kind"] == "train" and r["step"] > start]
+    last = trained[-1] if trained else {}
+    return {"ranks": int(last.get("ranks", 1)), "threads": int(last.get("threads", config.train.threads))}
 
 
 def _measure(trainer: Any, folder: Path, previous: dict[str, Any], iw_samples: int) -> dict[str, Any]:

@@ -44,7 +44,9 @@ def _device_text(device: str, last: dict | None) -> str:
     threads = None if last is None else last.get("threads")
     if threads is None or not device.startswith("cpu"):
         return device
-    return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
+    ranks = last.get("ranks", 1)
+    per_rank = f"{ranks} processes of " if ranks > 1 else ""
+    return f"cpu ({per_rank}{threads} thread{'' if threads == 1 else 's'}{' each' if ranks > 1 else ''})"
 
 
 def _duration(seconds: float) -> str:

@@ -330,7 +330,7 @@ class Trainer:
             "kind": "train", "step": self.step, "epoch": round(self.epoch, 4), "time": time.time(),
             "elapsed": round(self.elapsed, 3), "loss": loss, "recon": recon, "kl": sum(kl_t), "kl_t": kl_t,
             "grad_norm": grad_norm, "lr": lr, "images_per_s": self.config.train.batch_size / seconds,
-            "threads": self.threads.threads,
+            "threads": self.threads.threads, "ranks": self.dist.world_size,  # threads per rank
         }
         self.record(record)
         return record
