@@ -98,6 +98,7 @@ class TrainConfig:
     adam_beta2: float = 0.999
     kl_warmup_steps: int = 300  # KL weight rises 0 → 1 over these first steps (gradient only; logs stay the bound)
     grad_clip: float = 10.0  # clip the global gradient norm to this; 0 disables clipping
+    ema_decay: float = 0.0  # evaluate an average of the weights, updated w̄ ← d·w̄ + (1 − d)·w each step; 0: off
     steps: int = 10000  # train until this global step
     eval_every: int = 1000  # test-set NLL every this many steps; 0: only when asked
     eval_images: int = 10000  # images per periodic NLL: a fixed random subset of the split when fewer
@@ -123,6 +124,7 @@ class TrainConfig:
             _require(0 <= beta < 1, name, beta, "must be in [0, 1)")
         _require(math.isfinite(self.grad_clip) and self.grad_clip >= 0, "grad_clip", self.grad_clip,
                  "must be 0 (off) or a positive number")
+        _require(0 <= self.ema_decay < 1, "ema_decay", self.ema_decay, "must be in [0, 1): 0 is off")
         _require(self.kl_warmup_steps >= 0, "kl_warmup_steps", self.kl_warmup_steps, "must be 0 (off) or more")
         _require(self.steps >= 0, "steps", self.steps, "must be 0 or more")
         _require(self.eval_every >= 0, "eval_every", self.eval_every, "must be 0 (off) or more")

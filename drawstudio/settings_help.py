@@ -50,6 +50,9 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "kl_warmup_steps": ("the KL term's weight in the gradient rises from 0 to 1 over these first steps (0: off); "
                         "every logged loss and evaluation stays the true bound", "steps"),
     "grad_clip": ("clip the global gradient norm to this (0: no clipping)", ""),
+    "ema_decay": ("evaluate, draw and keep a moving average of the weights, updated every step with this decay "
+                  "(0.999: about the last 1,000 steps; 0: off, the trained weights themselves); training is "
+                  "unchanged", ""),
     "steps": ("train until this global step", "steps"),
     "eval_every": ("test-set NLL bound every this many steps (0: only when asked)", "steps"),
     "eval_images": ("test images in each periodic NLL bound: a fixed random subset when fewer than the split",

@@ -164,6 +164,35 @@ def test_a_kept_run_restored_and_trained_on_matches_one_trained_straight_through
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
 
 
+def test_a_run_that_averages_ships_the_average_and_continues_exactly_from_its_kept_state(
+        tiny_run_template, tmp_path, tiny_train_argv, run_cli, shared_data, monkeypatch):
+    from drawstudio.pretrained import catalog
+    from drawstudio.pretrained.loading import open_pretrained
+
+    straight = Path(shutil.copytree(tiny_run_template, tmp_path / "straight"))
+    assert run_cli(*tiny_train_argv(straight, "--steps", "5", "--ema-decay", "0.5"))[0] == 0
+    kept = Path(shutil.copytree(straight, tmp_path / "kept"))
+    root = tmp_path / "root"
+    card = keeping.keep(kept, "averaged", root=root, with_state=True, threads=1)
+    checkpoint = torch.load(sorted((kept / "checkpoints").glob("*.pt"))[-1], weights_only=True)
+    shipped = find("averaged", root).load_weights()
+    assert all(torch.equal(shipped[k], checkpoint["average"][k]) for k in shipped)
+    assert not all(torch.equal(shipped[k], checkpoint["model"][k]) for k in shipped)
+    assert "decay 0.5" in card["weights"]["averaged"]
+    monkeypatch.setattr(catalog, "pretrained_root", lambda: root)
+    shipped_bound = open_pretrained("averaged", data_dir=str(shared_data / "mnist"), threads=1).evaluate("test")
+    # the card's bound is the average's, which is what the shipped file holds
+    assert shipped_bound["nll"] == pytest.approx(card["results"]["test"]["nll"], abs=1e-4)
+    restored = tmp_path / "restored"
+    keeping.restore("averaged", restored, data_dir=str(shared_data / "mnist"), root=root)
+    for run in (straight, restored):
+        assert run_cli(*tiny_train_argv(run, "--steps", "7"))[0] == 0
+    ours, theirs = (torch.load(sorted((run / "checkpoints").glob("*.pt"))[-1], weights_only=True)
+                    for run in (restored, straight))
+    for entry in ("model", "average"):
+        assert all(torch.equal(ours[entry][k], theirs[entry][k]) for k in theirs[entry]), entry
+
+
 def test_keeping_a_later_part_adds_it_to_the_cards_parts_and_curve(tiny_root, tmp_path, tiny_train_argv, run_cli):
     run = tmp_path / "part2"
     data_dir = find("tiny").card["config"]["train"]["data_dir"]

@@ -32,6 +32,7 @@ TRAIN_FLAGS = {
     "device": "device", "seed": "seed", "eval_every": "eval_every", "eval_images": "eval_images",
     "autosave": "autosave_seconds", "log_every": "log_every", "steps": "steps", "threads": "threads",
     "plateau_factor": "plateau_factor", "plateau_patience": "plateau_patience", "kl_warmup": "kl_warmup_steps",
+    "ema_decay": "ema_decay",
 }
 
 
@@ -133,6 +134,7 @@ def add_train_training(group: argparse._ArgumentGroup) -> None:
     _setting(group, "--plateau-patience", "plateau_patience", type=int, metavar="K")
     _setting(group, "--kl-warmup", "kl_warmup_steps", type=int, metavar="STEPS")
     _setting(group, "--grad-clip", "grad_clip", type=float, metavar="NORM")
+    _setting(group, "--ema-decay", "ema_decay", type=float, metavar="D")
     _setting(group, "--device", "device")
     _setting(group, "--threads", "threads", type=int, metavar="N")
     group.add_argument("--ranks", type=int, default=1, metavar="N",

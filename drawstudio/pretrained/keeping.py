@@ -55,7 +55,8 @@ def restore(name: str, run_dir: Path, data_dir: str | None = None, root: Path | 
         raise CheckpointError(f"{state_path}: made for other weights than {pretrained.weights_path.name}; "
                               "the two files are from different parts")
     state = {k: v for k, v in state.items() if k not in ("format", "version", "weights_sha256")}
-    state["model"] = pretrained.load_weights()
+    # weights.pt holds the trained weights, or, when the state holds those, their average
+    state["average" if "model" in state else "model"] = pretrained.load_weights()
     state["config"]["train"]["data_dir"] = data_dir
     config = RunConfig.from_dict(state["config"], f"{state_path} config")
     try:
@@ -90,8 +91,11 @@ def keep(run_dir: Path, name: str, *, root: Path | None = None, title: str | Non
     config.train.data_dir = None
     folder.mkdir(parents=True, exist_ok=True)
 
+    # a run that averages its weights is measured, drawn and shipped with the average; its
+    # trained weights go into the training state, where the next part continues them
+    shipped = state.get("average", state["model"])
     weights = {"format": WEIGHTS_FORMAT, "version": 1, "name": name, "step": trainer.step,
-               "config": config.to_dict(), "model": {k: v.float() for k, v in state["model"].items()}}
+               "config": config.to_dict(), "model": {k: v.float() for k, v in shipped.items()}}
     atomic_write(folder / WEIGHTS_FILE, lambda handle: torch.save(weights, handle))
     weights_sha = sha256_of(folder / WEIGHTS_FILE)
     card: dict[str, Any] = {
@@ -100,19 +104,22 @@ def keep(run_dir: Path, name: str, *, root: Path | None = None, title: str | Non
         "summary": summary or previous.get("summary", ""),
         "also_shows": also_shows if also_shows is not None else previous.get("also_shows", []),
         "weights": {"file": WEIGHTS_FILE, "sha256": weights_sha, "bytes": (folder / WEIGHTS_FILE).stat().st_size,
-                    "dtype": "float32", "parameters": sum(v.numel() for v in state["model"].values())},
+                    "dtype": "float32", "parameters": sum(v.numel() for v in state["model"].values()),
+                    **({"averaged": f"a moving average of the trained weights, decay {config.train.ema_decay} "
+                                    "a step (drawstudio train --ema-decay)"} if "average" in state else {})},
     }
     if with_state:
+        left_out = ("format", "version", "average" if "average" in state else "model")
         kept = {"format": STATE_FORMAT, "version": 1, "weights_sha256": weights_sha,
-                **{k: v for k, v in state.items() if k not in ("format", "version", "model")}}
+                **{k: v for k, v in state.items() if k not in left_out}}
         atomic_write(folder / STATE_FILE, lambda handle: torch.save(kept, handle))
         card["training_state"] = {
             "file": STATE_FILE, "sha256": sha256_of(folder / STATE_FILE),
             "bytes": (folder / STATE_FILE).stat().st_size,
-            "stored_as": "the run's checkpoint without its weights (Adam's moments, the schedule, the batch "
-                         "order, the random streams); weights.pt holds the weights for both, so a part adds "
-                         "both files once. scripts/long-run restore joins them into a run directory that "
-                         "continues exactly where the part stopped; not installed with the package.",
+            "stored_as": "the run's checkpoint without the weights weights.pt holds (Adam's moments, the schedule, "
+                         "the batch order, the random streams, and the trained weights when weights.pt holds "
+                         "their average); scripts/long-run restore joins the two files into a run directory "
+                         "that continues exactly where the part stopped; not installed with the package.",
         }
     records = read_metrics(Path(run_dir) / "metrics.jsonl")
     card["config"] = config.to_dict()

@@ -167,6 +167,13 @@ def check_config(path: Path, state: dict[str, Any]) -> Any:
         raise CheckpointError(f"{path}: {error}") from None
 
 
+def model_differences(stored: Any, wanted: Any) -> str:
+    """The first few settings in which two ModelConfigs differ, for an error message."""
+    diffs = [f"{name}={getattr(stored, name)!r} there, {getattr(wanted, name)!r} here"
+             for name in stored.__dataclass_fields__ if getattr(stored, name) != getattr(wanted, name)]
+    return "; ".join(diffs[:4])
+
+
 def check_model_state(path: Path, model: torch.nn.Module, stored: Any) -> None:
     """Refuse a state dict made for another architecture, saying which tensors differ."""
     if not isinstance(stored, dict) or not all(isinstance(v, torch.Tensor) for v in stored.values()):

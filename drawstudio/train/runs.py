@@ -33,7 +33,8 @@ def load_run_config(run_dir: Path) -> RunConfig:
 
 # on an existing run these training settings may change; the rest of its config is fixed at creation
 RESUMABLE = {"steps", "device", "threads", "data_dir", "eval_every", "eval_images", "autosave_seconds",
-             "log_every", "compile", "amp", "fused", "tensorboard", "plateau_factor", "plateau_patience"}
+             "log_every", "compile", "amp", "fused", "tensorboard", "plateau_factor", "plateau_patience",
+             "ema_decay"}
 # these change the learning-rate schedule from the step the run has reached, not from step 0
 SCHEDULE_FIELDS = {"lr": "lr", "lr_decay": "decay", "decay_every": "every"}
 

@@ -28,6 +28,7 @@ from drawstudio.system.devices import prepare, resolve_device
 from drawstudio.system.threads import ThreadGovernor
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train import schedule
+from drawstudio.train.averaging import WeightAverage
 from drawstudio.train.distributed import DistInfo
 from drawstudio.train.evaluation import EvalSet, Evaluation
 from drawstudio.train.history import HISTORY_SIZE, HistoryWriter
@@ -88,6 +89,7 @@ class Trainer:
             lr=train.lr, betas=(train.adam_beta1, train.adam_beta2),
         )
         self._optimizer_settings = ckpt.optimizer_settings(self.optimizer)  # what a checkpoint must restore
+        self.average = WeightAverage(self.model, train.ema_decay)  # what is evaluated, drawn and kept
         self.rate = RateControl(train)
         self.step = 0
         self.elapsed = 0.0  # seconds spent training, over all sessions of the run
@@ -173,6 +175,7 @@ class Trainer:
             "step": self.step,
             "elapsed": self.elapsed,
             "model": self.model.state_dict(),
+            **({"average": self.average.average} if self.average.average is not None else {}),
             "optimizer": self.optimizer.state_dict(),
             **self.rate.state_dict(),
             "sampler": self.sampler.state_dict(),
@@ -184,10 +187,14 @@ class Trainer:
         anything wrong with them, of whatever kind, is a CheckpointError naming it."""
         stored = ckpt.check_config(path, state)
         if stored.model != self.config.model:
-            raise CheckpointError(f"{path}: checkpoint is for a different model ({_model_diff(stored, self.config)})")
+            differences = ckpt.model_differences(stored.model, self.config.model)
+            raise CheckpointError(f"{path}: checkpoint is for a different model ({differences})")
         ckpt.check_model_state(path, self.model, state["model"])
         try:
             self.model.load_state_dict(state["model"])
+            if self.average.average is not None and state.get("average") is not None:
+                ckpt.check_model_state(path, self.model, state["average"])
+            self.average.load(state.get("average"))
             self.optimizer.load_state_dict(state["optimizer"])
             self.rate.load_state_dict(state)
             self.sampler.load_state_dict(state["sampler"])
@@ -314,6 +321,7 @@ class Trainer:
                 "Lower the learning rate and continue."
             )
         self.optimizer.step()
+        self.average.update()
         self.step += 1
         seconds = time.perf_counter() - start
         self.elapsed += seconds
@@ -374,19 +382,14 @@ class Trainer:
                  batch_size: int = 1000, log: bool = True) -> dict[str, Any]:
         """The bound on `split` at the current step (see `Evaluation.evaluate`), recorded in the
         metrics unless `log` is False."""
-        record = self.evaluation.evaluate(self.step, split, max_images, iw_samples, batch_size)
+        with self.average.applied():
+            record = self.evaluation.evaluate(self.step, split, max_images, iw_samples, batch_size)
+        if self.average.average is not None:
+            record["ema_decay"] = self.average.decay  # the bound of the averaged weights
         if log:
             self.record(record)
         return record
 
     def snapshot(self, n_recon: int = 16, n_samples: int = 16, sample_labels: list[int] | None = None) -> Snapshot:
-        return self.evaluation.snapshot(self.step, n_recon, n_samples, sample_labels)
-
-
-def _model_diff(stored: RunConfig, wanted: RunConfig) -> str:
-    diffs = [
-        f"{name}={getattr(stored.model, name)!r} there, {getattr(wanted.model, name)!r} here"
-        for name in stored.model.__dataclass_fields__
-        if getattr(stored.model, name) != getattr(wanted.model, name)
-    ]
-    return "; ".join(diffs[:4])
+        with self.average.applied():
+            return self.evaluation.snapshot(self.step, n_recon, n_samples, sample_labels)
