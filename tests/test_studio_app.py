@@ -87,6 +87,19 @@ def test_setup_dialog_explains_an_impossible_model_and_refuses_it(qtbot, mnist_d
 
 
 @pytest.mark.usefixtures("no_thread_left")
+def test_setup_dialog_turns_weight_averaging_on_and_keeps_it_across_a_preset(qtbot, mnist_dir):
+    from drawstudio.studio.run_setup import RunSetupDialog
+
+    dialog = RunSetupDialog(dataset="mnist", data_dir=str(mnist_dir), check_online=False)
+    qtbot.addWidget(dialog)
+    assert dialog.config().train.ema_decay == 0.0
+    dialog.ema_decay.setValue(0.999)
+    assert dialog.config().train.ema_decay == 0.999
+    dialog.choose_preset("mnist-attention")  # a preset sets the rest, over the current settings
+    assert dialog.ema_decay.value() == 0.999 and dialog.config().train.ema_decay == 0.999
+
+
+@pytest.mark.usefixtures("no_thread_left")
 def test_setup_dialog_offers_download_only_for_a_missing_dataset_when_online(qtbot, tmp_path, no_default_data):
     from drawstudio.studio.run_setup import RunSetupDialog
 

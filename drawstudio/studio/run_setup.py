@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS, ModelConfig, RunConfig, TrainConfig, start_lr
 from drawstudio.data import DatasetInfo, available_datasets
@@ -30,7 +30,7 @@ from drawstudio.studio.lr_pane import ScientificSpinBox
 from drawstudio.studio.new_run import (RUNS_ROOT, dataset_classes, dataset_shape, default_dataset, default_run_dir,
                                        preset_dataset, unchecked_config)
 from drawstudio.studio.setup_fields import (DEVICES, MODEL_INTS, TRAIN_INTS, choice, factor_box, fieldless_settings,
-                                            int_field, preset_note)
+                                            float_box, int_field, preset_note)
 from drawstudio.studio.theme import THEME
 from drawstudio.train.presets import PRESETS, SCHEDULE, apply_preset, fitted_schedule
 
@@ -92,7 +92,7 @@ class RunSetupDialog(QDialog):
             widget.toggled.connect(self._validate)
         for combo in (self.channels, self.likelihood, self.binarize, self.device):
             combo.currentIndexChanged.connect(self._validate)
-        for box in (self.lr, self.lr_decay, self.plateau_factor, self.grad_clip):
+        for box in (self.lr, self.lr_decay, self.plateau_factor, self.grad_clip, self.ema_decay):
             box.valueChanged.connect(self._validate)
         # the rate follows the model's T (config.start_lr) until the user sets one
         self.lr.valueChanged.connect(lambda: setattr(self, "_lr_follows_T", False))
@@ -184,16 +184,15 @@ class RunSetupDialog(QDialog):
         self.lr.setValue(train_defaults.lr)
         self.lr_decay = factor_box(train_defaults.lr_decay)
         self.plateau_factor = factor_box(train_defaults.plateau_factor)
-        self.grad_clip = QDoubleSpinBox()
-        self.grad_clip.setRange(0.0, 1e9)
-        self.grad_clip.setDecimals(2)
-        self.grad_clip.setValue(train_defaults.grad_clip)
+        self.grad_clip = float_box(0.0, 1e9, 2, train_defaults.grad_clip)
+        self.ema_decay = float_box(0.0, 0.99999, 5, train_defaults.ema_decay)
         self.binarize = choice(BINARIZE_MODES, train_defaults.binarize)
         self.device = choice(DEVICES, train_defaults.device)
         rows = (len(TRAIN_INTS) + 1) // 2
         labelled = (("learning rate", self.lr), ("decay rate", self.lr_decay),
                     ("plateau: lr factor", self.plateau_factor), ("clip gradient norm (0 = off)", self.grad_clip),
-                    ("binarize", self.binarize), ("device", self.device))
+                    ("average weights: decay (0 = off)", self.ema_decay), ("binarize", self.binarize),
+                    ("device", self.device))
         for offset, (label, widget) in enumerate(labelled):
             row, col = rows + offset // 2, 2 * (offset % 2)
             train_grid.addWidget(QLabel(label), row, col)
@@ -218,7 +217,8 @@ class RunSetupDialog(QDialog):
         """The widget that sets each config field (its tooltip is the field's help)."""
         return {**self.ints, "attention": self.attention, "num_classes": self.conditional, "channels": self.channels,
                 "likelihood": self.likelihood, "lr": self.lr, "lr_decay": self.lr_decay,
-                "plateau_factor": self.plateau_factor, "grad_clip": self.grad_clip, "binarize": self.binarize,
+                "plateau_factor": self.plateau_factor, "grad_clip": self.grad_clip, "ema_decay": self.ema_decay,
+                "binarize": self.binarize,
                 "device": self.device, "data_dir": self.data_dir, "dataset": self.dataset,
                 "tensorboard": self.tensorboard}
 
@@ -272,6 +272,7 @@ class RunSetupDialog(QDialog):
         self.lr_decay.setValue(train.lr_decay)
         self.plateau_factor.setValue(train.plateau_factor)
         self.grad_clip.setValue(train.grad_clip)
+        self.ema_decay.setValue(train.ema_decay)
         self.binarize.setCurrentText(train.binarize)
         self.device.setCurrentText(train.device)
         self.dataset.setCurrentIndex(self.dataset.findData(dataset or FOLDER))
@@ -363,7 +364,8 @@ class RunSetupDialog(QDialog):
         train = TrainConfig(**{name: self.ints[name].value() for name, *_ in TRAIN_INTS},
                             dataset=self._dataset_name(), data_dir=self._data_dir(), lr=self.lr.value(),
                             lr_decay=self.lr_decay.value(), plateau_factor=self.plateau_factor.value(),
-                            grad_clip=self.grad_clip.value(), binarize=self.binarize.currentText(),
+                            grad_clip=self.grad_clip.value(), ema_decay=self.ema_decay.value(),
+                            binarize=self.binarize.currentText(),
                             device=self.device.currentText(),
                             tensorboard=TENSORBOARD_DIR if self.tensorboard.isChecked() else None)
         if self.conditional.isChecked() and self.conditional.isEnabled():

@@ -51,13 +51,17 @@ def int_field(grid: QGridLayout, index: int, label: str, low: int, high: int, va
     return box
 
 
-def factor_box(value: float) -> QDoubleSpinBox:
-    """A spin box for a factor in (0, 1] that the learning rate is multiplied by."""
+def float_box(low: float, high: float, decimals: int, value: float) -> QDoubleSpinBox:
     box = QDoubleSpinBox()
-    box.setRange(0.01, 1.0)
-    box.setDecimals(4)
+    box.setRange(low, high)
+    box.setDecimals(decimals)
     box.setValue(value)
     return box
+
+
+def factor_box(value: float) -> QDoubleSpinBox:
+    """A spin box for a factor in (0, 1] that the learning rate is multiplied by."""
+    return float_box(0.01, 1.0, 4, value)
 
 
 def fieldless_settings(model: ModelConfig) -> dict[str, Any]:
