@@ -1,7 +1,6 @@
 """Data-parallel training over processes: gloo on the CPU, as torchrun runs it."""
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -13,19 +12,13 @@ from held_writer import drawstudio_env
 
 from drawstudio.config import ModelConfig
 from drawstudio.model.draw import Draw
-from drawstudio.train.distributed import DistInfo, leave_together, shutdown
+from drawstudio.train.distributed import DistInfo, free_port, leave_together, shutdown
 from drawstudio.train.metrics import read_metrics
 from drawstudio.train.objective import Objective
 from drawstudio.train.run_lock import RunLock
 
 CONFIG = ModelConfig(T=4, enc_size=32, dec_size=32, z_size=6)
 BATCH = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,7 +50,7 @@ def _rank_gradients(rank: int, world: int, port: int, out: str) -> None:
 
 def test_two_gloo_processes_average_to_the_single_process_gradient(tmp_path):
     out = str(tmp_path / "grads.pt")
-    mp.spawn(_rank_gradients, args=(2, _free_port(), out), nprocs=2, join=True)
+    mp.spawn(_rank_gradients, args=(2, free_port(), out), nprocs=2, join=True)
     distributed = torch.load(out, weights_only=True)
 
     torch.manual_seed(0)
@@ -71,7 +64,7 @@ def test_two_gloo_processes_average_to_the_single_process_gradient(tmp_path):
 
 def _torchrun(run, steps, data_dir):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-               str(_free_port()), "-m", "drawstudio", "train", "--dataset", "mnist", "--data-dir", str(data_dir),
+               str(free_port()), "-m", "drawstudio", "train", "--dataset", "mnist", "--data-dir", str(data_dir),
                "--run-dir", str(run), "--steps", str(steps), "--T", "4", "--hidden", "32", "--z", "6",
                "--batch-size", "16", "--threads", "1", "--quiet"]
     # a rank that destroys the process group while the DDP wrapper still holds it fails at once

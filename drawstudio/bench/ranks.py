@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 from typing import Any
 
 import torch
 
 from drawstudio.config import ModelConfig
 from drawstudio.errors import ConfigError
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (for the process group's rendezvous)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from drawstudio.train.distributed import free_port
 
 
 def measure_ranks(config: ModelConfig, batch_size: int, ranks: int, threads: int, steps: int,

@@ -21,7 +21,6 @@ import argparse
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,7 +30,7 @@ from typing import IO
 from drawstudio.cli.train import train_config
 from drawstudio.errors import ConfigError
 from drawstudio.system.threads import free_cores
-from drawstudio.train.distributed import RANK_THREADS_VARIABLE, check_batch_divides
+from drawstudio.train.distributed import RANK_THREADS_VARIABLE, check_batch_divides, free_port
 
 RANKS_FLAG = "--ranks"
 POLL_SECONDS = 0.1  # how often the ranks are looked at
@@ -89,7 +88,7 @@ def run_ranks(command: list[str], ranks: int, threads: int) -> int:
     processes: list[subprocess.Popen] = []
     readers: list[threading.Thread] = []
     try:
-        port = _free_port()
+        port = free_port()
         for rank in range(ranks):
             quiet = subprocess.DEVNULL if rank else None
             process = subprocess.Popen(command, env=_rank_environment(rank, ranks, threads, port), stdout=quiet,
@@ -157,13 +156,6 @@ def _rank_environment(rank: int, ranks: int, threads: int, port: int) -> dict[st
     return dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                 WORLD_SIZE=str(ranks), LOCAL_WORLD_SIZE=str(ranks), OMP_NUM_THREADS=str(threads),
                 CUDA_VISIBLE_DEVICES="", **{RANK_THREADS_VARIABLE: str(threads)})
-
-
-def _free_port() -> int:
-    """A port nothing listens on now, for rank 0 to offer the others."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _pass_on(stream: IO[str], prefix: str) -> threading.Thread:

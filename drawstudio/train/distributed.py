@@ -9,6 +9,7 @@ RANK_THREADS_VARIABLE: each rank's share of the CPU threads."""
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 
 import torch
@@ -88,6 +89,13 @@ def init_from_environment(device_name: str, batch_size: int) -> DistInfo:
         torch_dist.init_process_group("nccl" if use_cuda else "gloo")
     return DistInfo(rank=rank, world_size=world_size, device=device,
                     threads=int(os.environ.get(RANK_THREADS_VARIABLE, "0")))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for the ranks' rendezvous."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def check_batch_divides(batch_size: int, world_size: int) -> None:
