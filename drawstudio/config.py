@@ -98,7 +98,7 @@ class TrainConfig:
     adam_beta2: float = 0.999
     kl_warmup_steps: int = 300  # KL weight rises 0 → 1 over these first steps (gradient only; logs stay the bound)
     grad_clip: float = 10.0  # clip the global gradient norm to this; 0 disables clipping
-    ema_decay: float = 0.0  # evaluate an average of the weights, updated w̄ ← d·w̄ + (1 − d)·w each step; 0: off
+    ema_decay: float = 0.0  # evaluate a moving average of the weights, w̄ ← d·w̄ + (1 − d)·w a step; 0: off
     steps: int = 10000  # train until this global step
     eval_every: int = 1000  # test-set NLL every this many steps; 0: only when asked
     eval_images: int = 10000  # images per periodic NLL: a fixed random subset of the split when fewer
@@ -108,7 +108,7 @@ class TrainConfig:
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     threads: int = 0  # CPU threads for training; 0: one per core other processes leave free (system/threads.py)
     compile: bool = False  # torch.compile the drawing step (worth it on a GPU)
-    amp: bool = False  # bf16 autocast for the matrix products (GPU)
+    amp: bool = False  # bf16 LSTM and linear products, the rest fp32 (GPUs; CPUs with native bf16)
     fused: bool = True  # the fused fast path (same model; False runs the plain reference code)
     tensorboard: str | None = None  # TensorBoard log folder (a relative one is inside the run); None: none
 

@@ -64,7 +64,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "threads": ("CPU threads for training (0: one per core other processes leave free, rechecked every 15 s)",
                 "threads"),
     "compile": ("torch.compile the drawing step (worth it on a GPU; seconds of compiling per shape)", ""),
-    "amp": ("bf16 autocast for the matrix products (GPU)", ""),
+    "amp": ("bf16 for the LSTM and linear products, each weight cast once a step; attention, canvas and bound "
+            "stay fp32 (fast on GPUs and on CPUs with native bf16: AVX512-BF16, AMX)", ""),
     "fused": ("the fused fast path; off runs the plain reference code (same numbers, slower)", ""),
     "tensorboard": ("write TensorBoard logs (scalars, KL per drawing step, image grids at each test) to this folder; "
                     "a relative one is inside the run directory", ""),

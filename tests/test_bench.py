@@ -57,6 +57,7 @@ def test_table_reports_the_speed_up_the_processor_and_the_thread_rule():
            "(faster) |" in text
     assert "| small:3 | 900.0 | 600.0 | 1.50x | 50.0 | 25.0% | 2000.0 | 800 MB | 2 | not measured |" in text
     assert "one per core other processes leave free" in text and "OpenMP's default" in text
+    assert "products: fp32" in text and "products: bf16 (--amp)" in bench.table({**report, "amp": True})
 
 
 def test_describe_processor_lists_only_known_vector_extensions():
@@ -69,10 +70,12 @@ def test_bench_command_races_the_textbook_and_writes_its_report(tmp_path, capsys
     from drawstudio.cli.main import main
 
     out = tmp_path / "bench.json"
-    assert main(["bench", "--cases", "small:4", "--steps", "1", "--out", str(out)]) == 0
+    assert main(["bench", "--cases", "small:4", "--steps", "1", "--amp", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| small:4 |" in printed and "speed-up vs textbook" in printed
-    (result,) = json.loads(out.read_text())["results"]
+    report = json.loads(out.read_text())
+    assert report["amp"] is True and "products: bf16 (--amp)" in printed
+    (result,) = report["results"]
     assert result["speedup"] == pytest.approx(result["train_images_per_s"] / result["textbook_images_per_s"])
     # bounded by the cores, not by the thread count now: the thread rule lowers that while other work runs
     assert result["textbook_images_per_s"] > 0 and 1 <= result["threads"] <= default_threads()

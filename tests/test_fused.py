@@ -58,3 +58,50 @@ def test_fused_path_trains_under_bf16_autocast_with_float32_gradients():
     assert all(p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all()
                for p in model.parameters() if p.requires_grad)
     assert fused.loss.mean().item() == pytest.approx(plain.loss.mean().item(), rel=1e-3)
+
+
+def _paper_step_inputs(T: int = 6, batch: int = 8):
+    torch.manual_seed(0)
+    model = Draw(ModelConfig(T=T))
+    x = (torch.rand(batch, 1, 28, 28) > 0.5).float()
+    return model, x, torch.randn(T, batch, model.config.z_size)
+
+
+def test_bf16_products_keep_the_bound_and_its_gradients_within_bfloat16s_rounding():
+    model, x, noise = _paper_step_inputs()
+    params = [p for p in model.parameters() if p.requires_grad]
+    exact = fused_forward(model, x, None, noise)
+    exact_grads = torch.autograd.grad(exact.loss.sum(), params)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rounded = fused_forward(model, x, None, noise)
+    rounded_grads = torch.autograd.grad(rounded.loss.sum(), params)
+    # the canvas, attention and the bound stay float32: only the products round (8 bits of mantissa)
+    assert rounded.recon.dtype == rounded.kl.dtype == torch.float32
+    assert rounded.loss.sum().item() == pytest.approx(exact.loss.sum().item(), rel=5e-3)
+    assert rounded.loss.sum().item() != exact.loss.sum().item()  # it did run in bfloat16
+    for p, a, b in zip(params, exact_grads, rounded_grads):
+        assert b.dtype == torch.float32, p.shape
+        assert torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), 0) > 0.999, p.shape
+
+
+def test_bf16_products_cast_each_weight_once_a_pass_not_once_a_step():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CastsToBf16(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.sizes: list[tuple[int, ...]] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is torch.ops.aten._to_copy.default and kwargs.get("dtype") == torch.bfloat16:
+                self.sizes.append(tuple(args[0].shape))
+            return func(*args, **kwargs)
+
+    model, x, noise = _paper_step_inputs(T=6)
+    casts = CastsToBf16()
+    with torch.autocast("cpu", dtype=torch.bfloat16), casts:
+        fused_forward(model, x, None, noise)
+    weights = [size for size in casts.sizes if len(size) == 2 and min(size) >= 100]  # not (B, ·) activations
+    # the h^dec, encoder, q and z weights: (D, P), (R + E, 4E), (E, 2Z), (Z, 4D)
+    assert sorted(weights) == sorted([(256, 2083), (264, 1024), (256, 200), (100, 1024)])

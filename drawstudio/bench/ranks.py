@@ -22,7 +22,7 @@ from drawstudio.train.distributed import free_port
 
 
 def measure_ranks(config: ModelConfig, batch_size: int, ranks: int, threads: int, steps: int,
-                  timed: Any) -> float:
+                  timed: Any, amp: bool = False) -> float:
     """Images per second of `ranks` processes with `threads` threads each training on a global
     batch of `batch_size` (each rank times its own steps; the slowest rank's median counts)."""
     if batch_size % ranks:
@@ -31,7 +31,7 @@ def measure_ranks(config: ModelConfig, batch_size: int, ranks: int, threads: int
     queue = context.Queue()
     port = free_port()
     processes = [context.Process(target=_rank, args=(config, batch_size, rank, ranks, threads, steps, port, timed,
-                                                     queue)) for rank in range(ranks)]
+                                                     amp, queue)) for rank in range(ranks)]
     for process in processes:
         process.start()
     seconds = [queue.get() for _ in processes]
@@ -41,7 +41,7 @@ def measure_ranks(config: ModelConfig, batch_size: int, ranks: int, threads: int
 
 
 def _rank(config: ModelConfig, batch_size: int, rank: int, ranks: int, threads: int, steps: int, port: int,
-          timed: Any, queue: Any) -> None:
+          timed: Any, amp: bool, queue: Any) -> None:
     import torch.distributed as dist
 
     from drawstudio.model.draw import Draw
@@ -61,7 +61,8 @@ def _rank(config: ModelConfig, batch_size: int, rank: int, ranks: int, threads: 
     labels = torch.zeros(share, dtype=torch.long) if config.num_classes else None
 
     def train_step() -> None:
-        loss = objective(x, labels).loss.mean()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = objective(x, labels).loss.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)

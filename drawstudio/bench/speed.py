@@ -133,7 +133,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _measure(config: ModelConfig, batch_size: int, device_name: str, steps: int, compile_model: bool,
+def _measure(config: ModelConfig, batch_size: int, device_name: str, steps: int, compile_model: bool, amp: bool,
              queue: Any) -> None:
     """Runs in a child process: our training step as `drawstudio train` runs it by default
     (process settings, the thread rule, the fused path), evaluation, and memory."""
@@ -153,7 +153,8 @@ def _measure(config: ModelConfig, batch_size: int, device_name: str, steps: int,
 
     def train_step() -> None:
         governor.adjust()
-        loss = forward(model, x, labels).loss.mean()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = forward(model, x, labels).loss.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -245,7 +246,7 @@ def wait_policy() -> str:
 
 
 def run(cases: list[Case], steps: int = 10, device_name: str = "auto", compile_model: bool = False,
-        progress: Any = print) -> dict[str, Any]:
+        amp: bool = False, progress: Any = print) -> dict[str, Any]:
     """Every case trained with our defaults and with the textbook code, each in a fresh
     process; the matmul peak measured in this run; a 64-image sampling time."""
     from drawstudio.system.threads import ThreadGovernor
@@ -257,7 +258,7 @@ def run(cases: list[Case], steps: int = 10, device_name: str = "auto", compile_m
     for case in cases:
         progress(f"{case.name} model, batch {case.batch_size}: {steps} timed steps, ours then the textbook's ...")
         train_ips, eval_ips, memory, threads = in_child(_measure, case.config, case.batch_size, device_name, steps,
-                                                         compile_model)
+                                                         compile_model, amp)
         textbook_ips = in_child(_measure_textbook, case.config, case.batch_size, device_name, steps)
         gflops = train_ips * train_flops_per_image(case.config) / 1e9
         result = Result(f"{case.name}:{case.batch_size}", case.batch_size, train_ips, textbook_ips,
@@ -265,7 +266,7 @@ def run(cases: list[Case], steps: int = 10, device_name: str = "auto", compile_m
         if device.type == "cpu" and threads > 1 and case.batch_size % threads == 0:
             progress(f"{case.name} model, batch {case.batch_size}: {threads} ranks of one thread each ...")
             result.ranks = threads
-            result.ranks_images_per_s = measure_ranks(case.config, case.batch_size, threads, 1, steps, _timed)
+            result.ranks_images_per_s = measure_ranks(case.config, case.batch_size, threads, 1, steps, _timed, amp)
             result.ranks_speedup = result.ranks_images_per_s / textbook_ips
             result.faster = "ranks" if result.ranks_images_per_s > train_ips else "threads"
         results.append(result)
@@ -277,6 +278,7 @@ def run(cases: list[Case], steps: int = 10, device_name: str = "auto", compile_m
                     "thread_rule": ThreadGovernor().rule.split(" (now")[0]},
         "cases": {name: asdict(config) for name, config in CASES.items()},
         "compile": compile_model,
+        "amp": amp,
         "peak_gflops": peak,
         "train_gflop_per_image": {name: train_flops_per_image(config) / 1e9 for name, config in CASES.items()},
         "results": [asdict(r) for r in results],
@@ -295,6 +297,7 @@ def table(report: dict[str, Any]) -> str:
         f"(PyTorch kernels: {processor['torch_cpu_capability']})",
         f"device: {machine['device']}, torch {machine['torch']}, {machine['wait_policy']}",
         f"threads: {machine['thread_rule']}",
+        "products: " + ("bf16 (--amp), the rest fp32" if report.get("amp") else "fp32"),
         f"fp32 matmul peak {report['peak_gflops']:.1f} GFLOP/s measured now; "
         f"GFLOP per image per training step: {per_image}",
         "",

@@ -201,7 +201,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise ConfigError(f"--steps {args.steps}: must be at least 1")
     quiet = args.json
-    report = bench.run(cases, args.steps, args.device, args.compile,
+    report = bench.run(cases, args.steps, args.device, args.compile, args.amp,
                        progress=(lambda _message: None) if quiet else (lambda m: print(m, file=sys.stderr)))
     bench.save(report, args.out)
     print(json.dumps(report, indent=2) if args.json else bench.table(report))

@@ -240,6 +240,8 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
                           help="timed steps per measurement, the median reported (default: 10 steps)")
     measured.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     measured.add_argument("--compile", action="store_true", help="torch.compile the model (default: off)")
+    measured.add_argument("--amp", action="store_true",
+                          help="train with bf16 products, as drawstudio train --amp does (default: off, fp32)")
     output = bench.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print JSON instead of the table (default: table)")
     output.add_argument("--out", type=Path, default=Path("drawstudio-bench.json"), metavar="FILE",

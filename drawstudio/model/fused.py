@@ -84,16 +84,27 @@ class _StepProduct(torch.autograd.Function):
 
 
 class _Shared:
-    """A weight for use at every step: `shared(bias, x)` is bias + x @ weight."""
+    """A weight for use at every step: `shared(bias, x)` is bias + x @ weight, in float32 or, given
+    `products` (bfloat16), with the weight cast once a pass and the product in that type."""
 
-    def __init__(self, weight: Tensor):
+    def __init__(self, weight: Tensor, products: torch.dtype | None = None):
         self.uses = _WeightUses()
+        weight = weight if products is None else weight.to(products)  # the cast's backward reaches the fp32 weight
         self.weight = _SharedWeight.apply(weight, self.uses) if weight.requires_grad else weight
 
-    def __call__(self, bias: Tensor, x: Tensor) -> Tensor:
-        if not self.weight.requires_grad:
-            return torch.addmm(bias, x, self.weight)
-        return _StepProduct.apply(bias, x, self.weight, self.uses)
+    def __call__(self, bias: Tensor, x: Tensor, columns: int | None = None) -> Tensor:
+        """bias + x @ weight (its first `columns` columns only, when given; then without the
+        shared-weight gradient bookkeeping, for the one product that uses part of it)."""
+        low = self.weight.dtype
+        out_dtype = x.dtype
+        bias, x = bias.to(low), x.to(low)
+        if columns is not None:
+            out = torch.addmm(bias[:, :columns], x, self.weight[:, :columns])
+        elif not self.weight.requires_grad:
+            out = torch.addmm(bias, x, self.weight)
+        else:
+            out = _StepProduct.apply(bias, x, self.weight, self.uses)
+        return out.to(out_dtype)  # the gates and everything elementwise stay in float32
 
 
 def _gate_order(size: int, device: torch.device) -> Tensor:
@@ -150,15 +161,26 @@ def fused_forward(
     noise: Tensor | None = None,
     importance: bool = False,
 ) -> DrawOutput:
-    """`Draw.forward` without the trace, computed with packed weights."""
+    """`Draw.forward` without the trace, computed with packed weights. Under bfloat16 autocast
+    the LSTM and linear products run in bfloat16 with each weight cast once a pass (autocast
+    would cast it at each of the T steps), and the rest (attention, gates, canvas, the bound)
+    in float32."""
+    device_type = x.device.type
+    products = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+    with torch.autocast(device_type, enabled=False):
+        return _fused_forward(model, x, labels, noise, importance, products)
+
+
+def _fused_forward(model: Draw, x: Tensor, labels: Tensor | None, noise: Tensor | None, importance: bool,
+                   products: torch.dtype | None) -> DrawOutput:
     c = model.config
     batch = x.shape[0]
     if noise is None:
         noise = model.draw_noise(batch, x)
     y = model.condition(labels, batch, x)
     p = pack(model, y)
-    from_h_dec_product, encoder_product = _Shared(p.h_dec_weight), _Shared(p.encoder_weight)
-    q_product, z_product = _Shared(p.q_weight), _Shared(p.z_weight)
+    from_h_dec_product, encoder_product = _Shared(p.h_dec_weight, products), _Shared(p.encoder_weight, products)
+    q_product, z_product = _Shared(p.q_weight, products), _Shared(p.z_weight, products)
     sizes = _column_sizes(model)
     h_enc, cell_enc = model.zero_state(batch, c.enc_size, x)
     cell_dec = x.new_zeros(batch, c.dec_size)
@@ -177,8 +199,7 @@ def fused_forward(
             from_h_dec = from_h_dec_product(p.h_dec_bias, h_dec)
             write_attn, w, *_ = from_h_dec.split(sizes, 1)
         else:  # the last step only writes
-            columns = p.write_columns
-            last = torch.addmm(p.h_dec_bias[:, :columns], h_dec, from_h_dec_product.weight[:, :columns])
+            last = from_h_dec_product(p.h_dec_bias, h_dec, columns=p.write_columns)
             write_attn, w = last.split(sizes[:2], 1)
         update, _, _ = model.place(w, write_attn if c.attention else None)
         canvas = canvas + update  # eq. 8
