@@ -12,7 +12,7 @@ import torch
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig
 from drawstudio.train import checkpoint as ckpt
 from drawstudio.train.metrics import read_metrics
-from drawstudio.train.runs import open_run
+from drawstudio.train.runs import open_run, reopen_config
 from drawstudio.train.schedule import Plateau, plateau_step
 from drawstudio.train.trainer import Trainer
 
@@ -45,6 +45,16 @@ def test_patience_zero_never_lowers_and_nan_is_never_a_new_best():
     assert lowerings([5, 6, 7, 8, 9], patience=0) == []
     state, _ = plateau_step(Plateau(best=10.0), math.nan, patience=3)
     assert state == Plateau(best=10.0, stale=1)
+
+
+def test_a_bound_on_another_number_of_images_starts_the_memory_afresh():
+    state = Plateau(best=245.26, stale=1, images=2000)  # a best on a 2,000-image subset
+    state, lower = plateau_step(state, 246.1, patience=2, images=10000)  # the whole split: worse, not comparable
+    assert not lower and state == Plateau(best=246.1, stale=0, images=10000)
+    state, lower = plateau_step(state, 246.5, patience=2, images=10000)
+    assert not lower and state == Plateau(best=246.1, stale=1, images=10000)
+    state, lower = plateau_step(Plateau(best=10.0, stale=1), 11.0, patience=2, images=500)  # count not known
+    assert lower and state == Plateau(best=10.0, stale=0)
 
 
 @pytest.fixture
@@ -92,12 +102,42 @@ def test_the_rules_memory_survives_a_checkpoint_and_an_old_checkpoint_without_it
         trainer.advance()
     path = trainer.save_checkpoint()
     trainer.close()
-    assert open_run(tmp_path / "run").rate.plateau == Plateau(best=400, stale=1)
+    assert open_run(tmp_path / "run").rate.plateau == Plateau(best=400, stale=1, images=16)
 
     state = torch.load(path, weights_only=True)
     del state["plateau"]  # as written before the rule existed
     torch.save(state, path)
     assert open_run(tmp_path / "run").rate.plateau == Plateau()
+
+
+def test_a_resume_that_evaluates_on_other_images_does_not_lower_the_rate_against_the_old_best(
+        stalled_config, tmp_path, monkeypatch):
+    stall(monkeypatch, [500, 400, 410, 450, 440])  # steps 0, 2, 4 on 16 images; 6, 8 on 8 after the resume
+    trainer = Trainer(stalled_config, tmp_path / "run")
+    for _ in range(5):
+        trainer.advance()
+    trainer.save_checkpoint()
+    trainer.close()
+    config, _ = reopen_config(tmp_path / "run", train={"eval_images": 8})
+    resumed = Trainer(config, tmp_path / "run")
+    while not resumed.finished:
+        resumed.advance()
+    assert [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "schedule"] == []
+    assert resumed.rate.plateau == Plateau(best=440, stale=0, images=8)
+
+
+def test_an_old_checkpoints_plateau_memory_takes_its_image_count_from_the_checkpoints_config(
+        stalled_config, tmp_path, monkeypatch):
+    stall(monkeypatch, [500, 400])
+    trainer = Trainer(stalled_config, tmp_path / "run")
+    for _ in range(3):
+        trainer.advance()
+    path = trainer.save_checkpoint()
+    trainer.close()
+    state = torch.load(path, weights_only=True)
+    del state["plateau"]["images"]  # as written before the memory held its count
+    torch.save(state, path)
+    assert open_run(tmp_path / "run").rate.plateau == Plateau(best=400, stale=0, images=16)
 
 
 def test_plateau_flags_are_stored_in_the_run_and_a_bad_factor_is_refused_by_name(

@@ -66,7 +66,7 @@ def test_schedule_and_plateau_memory_survive_the_state_dict():
     rates.observe(10, "test", 50.0)
     rates.observe(11, "test", 60.0)
     state = rates.state_dict()
-    assert state["plateau"] == {"best": 50.0, "stale": 1}
+    assert state["plateau"] == {"best": 50.0, "stale": 1, "images": 0}
     restored = control()
     restored.load_state_dict(state)
     assert restored.segments == rates.segments and restored.plateau == Plateau(50.0, 1)

@@ -28,10 +28,10 @@ class RateControl:
         validate_schedule(lr, decay, every)
         return self._change(step, lr=lr, decay=decay, every=every)
 
-    def observe(self, step: int, split: str, bound: float) -> dict[str, Any] | None:
-        """Feed the plateau rule an evaluation of the held-out bound; → the record of the
-        lowering it made, or None."""
-        self.plateau, lower = schedule.plateau_step(self.plateau, bound, self.train.plateau_patience)
+    def observe(self, step: int, split: str, bound: float, images: int = 0) -> dict[str, Any] | None:
+        """Feed the plateau rule an evaluation of the held-out bound on `images` images; → the
+        record of the lowering it made, or None."""
+        self.plateau, lower = schedule.plateau_step(self.plateau, bound, self.train.plateau_patience, images)
         if not lower:
             return None
         record = self._change(step, lr=self.lr(step) * self.train.plateau_factor)
@@ -45,11 +45,16 @@ class RateControl:
 
     def state_dict(self) -> dict[str, Any]:
         return {"schedule": schedule.to_list(self.segments),
-                "plateau": {"best": self.plateau.best, "stale": self.plateau.stale}}
+                "plateau": {"best": self.plateau.best, "stale": self.plateau.stale, "images": self.plateau.images}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """From a checkpoint's "schedule" and (when present: older checkpoints lack it) "plateau"."""
+        """From a checkpoint's "schedule" and (when present: older checkpoints lack it) "plateau".
+        A plateau memory written before it held its image count has the count the checkpoint's
+        config evaluated on, when that was a number."""
         self.segments = schedule.from_list(state["schedule"])
         stored = state.get("plateau")
-        self.plateau = schedule.Plateau() if stored is None else schedule.Plateau(float(stored["best"]),
-                                                                                   int(stored["stale"]))
+        if stored is None:
+            self.plateau = schedule.Plateau()
+            return
+        images = stored.get("images", state.get("config", {}).get("train", {}).get("eval_images"))
+        self.plateau = schedule.Plateau(float(stored["best"]), int(stored["stale"]), int(images or 0))

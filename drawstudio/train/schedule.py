@@ -105,17 +105,23 @@ class Plateau:
 
     best: float = math.inf  # the lowest bound seen so far
     stale: int = 0  # evaluations since the best one (or since the last lowering)
+    images: int = 0  # how many images the best was measured on (0: not known)
 
 
-def plateau_step(state: Plateau, bound: float, patience: int) -> tuple[Plateau, bool]:
-    """Feed one evaluation's bound to the plateau rule (pure). → the new state, and whether the
-    learning rate is to be lowered now: after `patience` evaluations in a row that did not beat
-    the best. The count restarts after a lowering, so a run that stays stuck is lowered again
-    only after another `patience` evaluations; `patience` 0 turns the rule off. The periodic
-    evaluation uses fixed images and fixed noise, so any gain is the model's, not chance's."""
+def plateau_step(state: Plateau, bound: float, patience: int, images: int = 0) -> tuple[Plateau, bool]:
+    """Feed one evaluation's bound, measured on `images` images, to the plateau rule (pure). → the
+    new state, and whether the learning rate is to be lowered now: after `patience` evaluations
+    in a row that did not beat the best. The count restarts after a lowering, so a run that stays
+    stuck is lowered again only after another `patience` evaluations; `patience` 0 turns the rule
+    off. The periodic evaluation uses fixed images and fixed noise, so any gain is the model's,
+    not chance's; a bound on another number of images (a resume with a new --eval-images) is
+    another measure, and it starts the memory afresh rather than being beaten by a best it cannot
+    be compared with."""
+    if images and state.images and images != state.images:
+        return Plateau(bound, 0, images), False
     if bound < state.best:
-        return Plateau(bound, 0), False
+        return Plateau(bound, 0, images or state.images), False
     stale = state.stale + 1
     if patience and stale >= patience:
-        return Plateau(state.best, 0), True
-    return Plateau(state.best, stale), False
+        return Plateau(state.best, 0, state.images), True
+    return Plateau(state.best, stale, state.images), False

@@ -366,7 +366,7 @@ class Trainer:
         if held_out == "valid":
             self.evaluate("test", self.config.train.eval_images)
         watched = self.evaluate(held_out, self.config.train.eval_images, log=False)
-        change = self.rate.observe(self.step, held_out, watched["nll"])
+        change = self.rate.observe(self.step, held_out, watched["nll"], watched["images"])
         watched["plateau_stale"] = self.rate.plateau.stale  # evaluations without a new best, for the studio
         self.record(watched)
         if change is not None:
