@@ -46,6 +46,17 @@ def test_a_trained_model_is_read_only_and_offers_to_continue(studio, qtbot, tiny
     assert "a trained model" in studio.lr_pane.status.text()
 
 
+def test_a_trained_model_says_it_ships_no_history_rather_than_none_yet(studio, qtbot, tiny_root, shared_data):
+    assert studio.open_trained_model("tiny", str(shared_data / "mnist")), studio.last_error
+    qtbot.waitUntil(lambda: studio.state == RunState.PRETRAINED, timeout=WAIT_MS)
+    steps = studio.training_steps
+    assert steps.bar.label.text() == "s: none kept (trained model)"
+    assert steps.heatmap.empty.text().startswith("A trained model ships without its training history")
+    studio.close_run()
+    assert steps.bar.label.text() == "s: no history yet"
+    assert steps.heatmap.empty.text().startswith("No training history yet")
+
+
 def test_continue_training_makes_a_new_run_from_the_weights_and_leaves_the_file_alone(
         studio, qtbot, tiny_root, shared_data, tmp_path, monkeypatch):
     import torch

@@ -19,6 +19,8 @@ from drawstudio.studio.timeline import Timeline
 
 MAX_TICKS = 8
 EMPTY_TEXT = "No training history yet: training keeps snapshots at steps 1, 2, 5, 10, … in the run folder."
+TRAINED_MODEL_TEXT = ("A trained model ships without its training history: the KL of each drawing step, as it is "
+                      "now, is the bar chart under the training curves. Training ▸ Continue training from here… keeps one.")
 
 
 class CellImage(pg.ImageItem):

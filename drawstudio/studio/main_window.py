@@ -186,7 +186,7 @@ class MainWindow(RunDialogs, QMainWindow):
         if opened.session is None:
             opened.set_sample_labels(self._labels_for(opened))
         self.bridge.attach(opened.source)
-        self.training_steps.set_run(opened.run_dir)
+        self.training_steps.set_run(opened.run_dir, trained_model=opened.pretrained is not None)
         if opened.session is not None:
             self._set_state(opened.session.state)
         else:

@@ -18,7 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
 
-from drawstudio.studio.kl_heatmap import KlHeatmap
+from drawstudio.studio.kl_heatmap import EMPTY_TEXT, TRAINED_MODEL_TEXT, KlHeatmap
 from drawstudio.studio.step_history import StepHistory
 from drawstudio.studio.timeline import Timeline
 from drawstudio.train.history import HistoryChange, HistoryReader
@@ -44,6 +44,7 @@ class TrainingStepBar(QWidget):
         self.slider.valueChanged.connect(steps.select)
         self.label = QLabel()
         self.label.setMinimumWidth(190)
+        self.trained_model = False  # a shipped model has no history to scrub, and never will
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.live)
@@ -70,7 +71,7 @@ class TrainingStepBar(QWidget):
             widget.blockSignals(False)
         self.slider.setEnabled(count > 0)
         if not count:
-            self.label.setText("s: no history yet")
+            self.label.setText("s: none kept (trained model)" if self.trained_model else "s: no history yet")
         elif steps.live:
             self.label.setText(f"s = live ({count} kept)")
         else:
@@ -96,9 +97,11 @@ class TrainingSteps(QObject):
         self._polled.connect(self._merge, Qt.ConnectionType.QueuedConnection)
         self.history.changed.connect(self._choice_changed)
 
-    def set_run(self, run_dir: Path | None) -> None:
-        """Read `run_dir`'s history now and keep polling it (None: the run was closed; forget
-        its history and its live snapshot)."""
+    def set_run(self, run_dir: Path | None, trained_model: bool = False) -> None:
+        """Read `run_dir`'s history now and keep polling it (None: the run was closed, or a
+        trained model, which has none; forget its history and its live snapshot)."""
+        self.bar.trained_model = trained_model
+        self.heatmap.empty.setText(TRAINED_MODEL_TEXT if trained_model else EMPTY_TEXT)
         self.timer.stop()
         self._reader = None if run_dir is None else HistoryReader(run_dir)
         if run_dir is None:
