@@ -44,6 +44,7 @@ class ModelConfig:
     learn_canvas: bool = False  # learn c_0 per pixel (starting from canvas_init)
     num_classes: int = 0  # > 0: conditional DRAW, the one-hot label feeds encoder and decoder
     likelihood: str = "bernoulli"  # "bernoulli" for binary/grey images, "logistic" for colour intensities
+    layer_norm: bool = False  # layer-normalised LSTMs (Ba et al. 2016), a variant beyond the paper; plain path only
 
     def validate(self) -> None:
         _require(self.channels in (1, 3), "channels", self.channels, "must be 1 (grey) or 3 (colour)")

@@ -30,6 +30,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "num_classes": ("conditional DRAW on this many classes (0: unconditional)", "classes"),
     "likelihood": (f"pixel likelihood: {' or '.join(LIKELIHOODS)} "
                    "(bernoulli for binary and grey images, logistic for colour)", ""),
+    "layer_norm": ("layer-normalised encoder and decoder LSTMs (Ba et al. 2016), a variant beyond the DRAW "
+                   "paper; trains on the plain path", ""),
     # data
     "dataset": ("mnist, fashion-mnist, binarized-mnist, two-digit-mnist, or the path of a folder of images "
                 "(one subfolder per class makes labels)", ""),

@@ -116,6 +116,7 @@ def add_train_model(group: argparse._ArgumentGroup) -> None:
                             "(default: off)")
     _setting(group, "--canvas-init", "canvas_init", type=float, metavar="LOGIT")
     group.add_argument("--learn-canvas", action="store_true", help=help_for("learn_canvas"))
+    group.add_argument("--layer-norm", action="store_true", help=help_for("layer_norm"))
     _setting(group, "--likelihood", "likelihood", choices=LIKELIHOODS)
 
 

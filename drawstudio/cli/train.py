@@ -25,8 +25,9 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
         model.setdefault("dec_size", args.hidden)
     if args.no_attention:
         model["attention"] = False
-    if args.learn_canvas:
-        model["learn_canvas"] = True
+    for flag in ("learn_canvas", "layer_norm"):
+        if getattr(args, flag):
+            model[flag] = True
     for flag in ("compile", "amp"):
         if getattr(args, flag):
             train[flag] = True

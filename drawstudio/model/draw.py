@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from drawstudio.config import ModelConfig
 from drawstudio.model import attention as att
+from drawstudio.model.layer_norm_lstm import LayerNormLSTMCell
 from drawstudio.model.likelihood import bernoulli_nll, gaussian_kl, log_q_over_p, logistic_nll
 
 
@@ -57,9 +58,10 @@ class Draw(nn.Module):
         self.config = config
         c = config
         cond = c.num_classes
-        self.encoder = nn.LSTMCell(c.read_size + c.dec_size + cond, c.enc_size)
+        lstm = LayerNormLSTMCell if c.layer_norm else nn.LSTMCell
+        self.encoder = lstm(c.read_size + c.dec_size + cond, c.enc_size)
         self.q = nn.Linear(c.enc_size, 2 * c.z_size)  # (μ, log σ), eq. 1-2
-        self.decoder = nn.LSTMCell(c.z_size + cond, c.dec_size)
+        self.decoder = lstm(c.z_size + cond, c.dec_size)
         self.write_layer = nn.Linear(c.dec_size, c.write_size)  # w_t, eq. 28 (or eq. 18 without attention)
         if c.attention:
             self.read_attention = nn.Linear(c.dec_size, 5)  # eq. 21 for the read

@@ -11,12 +11,12 @@ from drawstudio.model.fused import fused_forward
 
 class Objective(nn.Module):
     """The model's training pass as a module, so DistributedDataParallel and torch.compile
-    can wrap it; `fused` picks the fast path (same numbers as the plain one)."""
+    can wrap it; `fused` picks the fast path (same numbers as the plain one) where it applies."""
 
     def __init__(self, model: Draw, fused: bool):
         super().__init__()
         self.model = model
-        self.fused = fused
+        self.fused = fused and not model.config.layer_norm  # the fused path packs plain LSTM weights
 
     def forward(self, x: Tensor, labels: Tensor | None = None, noise: Tensor | None = None,
                 importance: bool = False) -> DrawOutput:
