@@ -66,6 +66,8 @@ def markdown(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], records: list[dict], path: Path, parts: list[dict] | None = None) -> None:
+    """The curve whole (left) and, where the bound is within a few nats of the paper's (right),
+    close up: on one axis the last tens of epochs are a flat line."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import pyqtgraph as pg
     import pyqtgraph.exporters
@@ -73,42 +75,57 @@ def plot(rows: list[dict], records: list[dict], path: Path, parts: list[dict] | 
 
     app = QApplication.instance() or QApplication([])
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
-    widget = pg.PlotWidget()
-    widget.resize(900, 500)
-    widget.setLabel("bottom", "epoch")
-    widget.setLabel("left", "nats per image")
-    widget.addLegend(offset=(-10, 10))
+    layout = pg.GraphicsLayoutWidget()
+    layout.resize(1200, 500)
+    whole, close = layout.addPlot(), layout.addPlot()
+    evaluated = [r for r in rows if "test" in r and r["epoch"] > 0]
+    for item in (whole, close):
+        _draw(item, evaluated, records, parts)
+    whole.setYRange(PAPER - 5, 220)
+    near = [r for r in evaluated if r["test"] < PAPER + 12]
+    if near:
+        close.setXRange(near[0]["epoch"], evaluated[-1]["epoch"], padding=0.02)
+        close.setYRange(PAPER - 1, max(r["test"] for r in near) + 1, padding=0)
+    close.setTitle("close up")
+    layout.show()  # laid out at its size only once shown (offscreen here)
+    app.processEvents()
+    pyqtgraph.exporters.ImageExporter(layout.scene()).export(str(path))
+
+
+def _draw(item, evaluated: list[dict], records: list[dict], parts: list[dict] | None) -> None:
+    import pyqtgraph as pg
+
+    item.setLabel("bottom", "epoch")
+    item.setLabel("left", "nats per image")
+    item.addLegend(offset=(-10, 10))
     trains = [r for r in records if r["kind"] == "train"]
-    if trains:
+    if trains and not parts:  # a restored run holds only its own part's training records
         epochs = np.array([r["epoch"] for r in trains])
         loss = np.array([r["loss"] for r in trains])
         window = max(1, len(loss) // 200)
         smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        widget.plot(epochs[window - 1:], smooth, pen=pg.mkPen((150, 150, 150), width=1), name="training loss")
-    evaluated = [r for r in rows if "test" in r and r["epoch"] > 0]
-    widget.plot([r["epoch"] for r in evaluated], [r["test"] for r in evaluated], pen=pg.mkPen("b", width=2),
-                symbol="o", symbolBrush="b", name="test bound")
+        item.plot(epochs[window - 1:], smooth, pen=pg.mkPen((150, 150, 150), width=1), name="training loss")
+    item.plot([r["epoch"] for r in evaluated], [r["test"] for r in evaluated], pen=pg.mkPen("b", width=2),
+              symbol="o", symbolSize=5, symbolBrush="b", name="test bound")
     dashed = pg.QtCore.Qt.PenStyle.DashLine
-    widget.addItem(pg.InfiniteLine(PAPER, angle=0, pen=pg.mkPen("r", style=dashed),
-                                   label=f"paper: {PAPER}", labelOpts={"position": 0.25, "color": "r"}))
+    item.addItem(pg.InfiniteLine(PAPER, angle=0, pen=pg.mkPen("r", style=dashed),
+                                 label=f"paper: {PAPER}", labelOpts={"position": 0.25, "color": "r"}))
     public_label, public = next(iter(PUBLIC.items()))
-    widget.addItem(pg.InfiniteLine(public, angle=0, pen=pg.mkPen((120, 120, 120), style=dashed),
-                                   label=f"{public_label}: {public}",
-                                   labelOpts={"position": 0.25, "color": (90, 90, 90)}))
+    item.addItem(pg.InfiniteLine(public, angle=0, pen=pg.mkPen((120, 120, 120), style=dashed),
+                                 label=f"{public_label}: {public}",
+                                 labelOpts={"position": 0.6, "color": (90, 90, 90)}))
     for index, change in enumerate(r for r in records if r["kind"] == "schedule"):
         at = next((r["epoch"] for r in trains if r["step"] > change["step"]), None)
         if at is not None:
-            widget.addItem(pg.InfiniteLine(at, angle=90, pen=pg.mkPen((200, 120, 0), style=dashed),
-                                           label=_change_label(change),
-                                           # one row each, so labels of changes close together do not overlap
-                                           labelOpts={"position": 0.65 - 0.08 * (index % 4), "color": (200, 120, 0)}))
-    per_step = rows[-1]["epoch"] / rows[-1]["step"] if rows and rows[-1]["step"] else 0.0
+            item.addItem(pg.InfiniteLine(at, angle=90, pen=pg.mkPen((200, 120, 0), style=dashed),
+                                         label=_change_label(change),
+                                         # one row each, so labels of changes close together do not overlap
+                                         labelOpts={"position": 0.65 - 0.08 * (index % 4), "color": (200, 120, 0)}))
+    last = evaluated[-1] if evaluated else None
+    per_step = last["epoch"] / last["step"] if last and last["step"] else 0.0
     for part in (parts or [])[1:]:
-        widget.addItem(pg.InfiniteLine(part["steps"][0] * per_step, angle=90, pen=pg.mkPen((90, 90, 90)),
-                                       label=f"part {part['part']}", labelOpts={"position": 0.95, "color": (90, 90, 90)}))
-    widget.setYRange(PAPER - 5, 220)
-    app.processEvents()
-    pyqtgraph.exporters.ImageExporter(widget.plotItem).export(str(path))
+        item.addItem(pg.InfiniteLine(part["steps"][0] * per_step, angle=90, pen=pg.mkPen((90, 90, 90)),
+                                     label=f"part {part['part']}", labelOpts={"position": 0.75, "color": (90, 90, 90)}))
 
 
 def _change_label(change: dict) -> str:
