@@ -184,11 +184,12 @@ def _fused_forward(model: Draw, x: Tensor, labels: Tensor | None, noise: Tensor 
     sizes = _column_sizes(model)
     h_enc, cell_enc = model.zero_state(batch, c.enc_size, x)
     cell_dec = x.new_zeros(batch, c.dec_size)
-    from_h_dec = p.h_dec_bias  # h^dec_0 = 0, so its product is the bias alone
+    # h^dec_0 = 0, so its product is the bias alone; each product is split once, its write columns
+    # used now and the rest at the next step (two splits of one tensor would cost two backward cats)
+    _, _, read_raw, enc_in, dec_in = p.h_dec_bias.split(sizes, 1)
     canvas = model.canvas0.expand(batch, -1, -1, -1)
     kls, ratios = [], []
     for t in range(c.T):
-        _, _, read_raw, enc_in, dec_in = from_h_dec.split(sizes, 1)
         x_hat = x - torch.sigmoid(canvas)  # eq. 3
         r, _ = model.glimpse(x, x_hat, read_raw if c.attention else None)  # eq. 4
         h_enc, cell_enc = lstm_cell(encoder_product(enc_in, torch.cat([r, h_enc], 1)), cell_enc)  # eq. 5
@@ -196,8 +197,7 @@ def _fused_forward(model: Draw, x: Tensor, labels: Tensor | None, noise: Tensor 
         z = torch.addcmul(mu, torch.exp(log_sigma), noise[t])  # eq. 6, fresh ε every step
         h_dec, cell_dec = lstm_cell(z_product(dec_in, z), cell_dec)  # eq. 7
         if t < c.T - 1:
-            from_h_dec = from_h_dec_product(p.h_dec_bias, h_dec)
-            write_attn, w, *_ = from_h_dec.split(sizes, 1)
+            write_attn, w, read_raw, enc_in, dec_in = from_h_dec_product(p.h_dec_bias, h_dec).split(sizes, 1)
         else:  # the last step only writes
             last = from_h_dec_product(p.h_dec_bias, h_dec, columns=p.write_columns)
             write_attn, w = last.split(sizes[:2], 1)
