@@ -265,3 +265,18 @@ def test_the_status_bar_says_how_many_processes_and_threads_train(qtbot, extra, 
     history.add({**train(1), "images_per_s": 100.0, "elapsed": 1.0, "epoch": 0.1, **extra})
     fields.update(RunState.RUNNING, history, "cpu")
     assert fields.labels["device"].text() == text
+
+
+def test_a_trained_models_learning_rate_is_drawn_from_its_evaluations_when_it_ships_no_training_steps(qtbot):
+    from drawstudio.studio.curves_pane import CurvesPane
+
+    history = MetricsHistory()
+    pane = CurvesPane(history)
+    qtbot.addWidget(pane)
+    history.extend([{"kind": "eval", "split": "test", "step": step, "nll": nll, "lr": lr}
+                    for step, nll, lr in ((0, 550.0, 1e-3), (500, 120.0, 5e-4), (900, 100.0, 2.5e-4))])
+    history.add({"kind": "eval", "split": "valid", "step": 900, "nll": 101.0, "lr": 2.5e-4})  # not the test curve
+    assert pane.refresh()
+    steps, lr = pane.lr_curve.getData()
+    np.testing.assert_array_equal(steps, [0, 500, 900])
+    np.testing.assert_allclose(lr, [1e-3, 5e-4, 2.5e-4])

@@ -160,8 +160,11 @@ class CurvesPane(QWidget):
         for name, curve in self.curves.items():
             curve.setData(steps, moving_average(history.train[name].values, window))
         self.eval_points.setData(history.eval_step.values, history.eval_nll.values)
-        self.lr_curve.setData(steps, history.train["lr"].values)
-        show_from_zero(self.lr_view, history.train["lr"].values)
+        # a trained model ships its evaluations only, each with the rate it was made at
+        lr_steps, lr = ((steps, history.train["lr"].values) if len(steps)
+                        else (history.eval_step.values, history.eval_lr.values))
+        self.lr_curve.setData(lr_steps, lr)
+        show_from_zero(self.lr_view, lr)
         self._place_markers()
         return True
 

@@ -49,6 +49,7 @@ class MetricsHistory:
         self.train = {name: Column() for name in TRAIN_FIELDS}
         self.eval_step = Column()
         self.eval_nll = Column()
+        self.eval_lr = Column()  # the rate at each evaluation: a trained model's only record of it
         self.schedule_changes: list[dict[str, Any]] = []  # "schedule" records, oldest first
         self.schedule_records: list[dict[str, Any]] = []  # the same, and "resume" records restoring a schedule
         self.plateau_stale: int | None = None  # held-out evaluations without a new best, as last recorded
@@ -72,6 +73,7 @@ class MetricsHistory:
                 return
             self.eval_step.append(record["step"])
             self.eval_nll.append(record["nll"])
+            self.eval_lr.append(float(record.get("lr", np.nan)))
         elif kind == "schedule":
             self.schedule_changes.append(record)
             self.schedule_records.append(record)
@@ -90,6 +92,7 @@ class MetricsHistory:
         keep_eval = int(np.searchsorted(self.eval_step.values, step, side="right"))
         self.eval_step.truncate(keep_eval)
         self.eval_nll.truncate(keep_eval)
+        self.eval_lr.truncate(keep_eval)
 
     @property
     def step(self) -> int:
