@@ -32,6 +32,6 @@ def step_plot(y_label: str) -> tuple[LegendedPlot, pg.PlotItem, PlotLegend]:
 def show_from_zero(view: pg.ViewBox, *values: np.ndarray) -> None:
     """Fit the y range to [0, the largest of `values`]: a learning rate is never negative, and a
     constant one autoranged on its own gets a meaningless range around it."""
-    peak = max((float(np.nanmax(v)) for v in values if len(v)), default=0.0)
+    peak = max((float(np.nanmax(v)) for v in values if not np.isnan(v).all()), default=0.0)  # an older card: no rate
     if np.isfinite(peak) and peak > 0:
         view.setYRange(0, peak * 1.05, padding=0)
