@@ -1,20 +1,15 @@
 """benchmarks/attention_paths.py: where a run's windows look at each drawing step."""
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "attention_paths.py"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture
 def attention_paths():
-    spec = importlib.util.spec_from_file_location("attention_paths", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_benchmark("attention_paths").main
 
 
 def _window_lines(out: str, name: str) -> list[str]:

@@ -1,23 +1,13 @@
 """benchmarks/weight_averaging.py: a run's trained weights, their moving average and the mean of
 its newest checkpoints, evaluated side by side without writing to the run."""
 
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import torch
 
+from benchmark_scripts import load_benchmark
 from drawstudio.cli.main import main as cli_main
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "weight_averaging.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("weight_averaging", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_mean_of_checkpoints_averages_each_float_entry_and_keeps_counters_from_the_newest():
@@ -25,7 +15,7 @@ def test_the_mean_of_checkpoints_averages_each_float_entry_and_keeps_counters_fr
     states = [{"model": {"w": torch.tensor([1.0, 4.0]), "n": torch.tensor([9])}},
               {"model": {"w": torch.tensor([3.0, -2.0]), "n": torch.tensor([5])}},
               {"model": {"w": torch.tensor([2.0, 7.0]), "n": torch.tensor([1])}}]
-    mean = load_script().mean_weights(states)
+    mean = load_benchmark("weight_averaging").mean_weights(states)
     assert torch.equal(mean["w"], torch.tensor([2.0, 3.0]))  # (1+3+2)/3, (4−2+7)/3
     assert torch.equal(mean["n"], torch.tensor([9]))
 
@@ -41,7 +31,7 @@ def test_it_bounds_the_newest_weights_their_average_and_the_mean_and_leaves_the_
     assert cli_main(["eval", "--run", str(tiny_run), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)  # eval bounds the average
     before = digest(tiny_run)
-    assert load_script().main([str(tiny_run), "--k", "1", "2", "3"]) == 0
+    assert load_benchmark("weight_averaging").main([str(tiny_run), "--k", "1", "2", "3"]) == 0
     found = bounds(capsys.readouterr().out)
     assert digest(tiny_run) == before
     assert set(found) == {"trained weights of the newest", "moving average (decay 0.5)",
