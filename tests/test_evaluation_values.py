@@ -11,6 +11,7 @@ from drawstudio.data.batches import to_model_input
 from drawstudio.errors import ConfigError
 from drawstudio.model.draw import Draw
 from drawstudio.model.likelihood import importance_weighted_nll
+from drawstudio.train.distributed import DistInfo
 from drawstudio.train.evaluation import EVAL_SEED_OFFSET, Evaluation, eval_subset
 from drawstudio.train.objective import Objective
 
@@ -75,6 +76,39 @@ def test_evaluation_in_batches_averages_over_every_image_once():
     want = expected(model, x, [slice(0, 3), slice(3, 6), slice(6, 8)])
     assert record["nll"] == pytest.approx(want["nll"], rel=1e-5)
     assert record["kl"] == pytest.approx(want["kl"], rel=1e-5)
+
+
+class OneRankOfTwo(DistInfo):
+    """Rank `rank` of a two-process run whose collective sum keeps this rank's own sums aside."""
+
+    def __init__(self, rank: int):
+        super().__init__(rank=rank, world_size=2)
+        self.own: torch.Tensor | None = None
+
+    def total(self, values: torch.Tensor) -> torch.Tensor:
+        self.own = values.clone()
+        return values
+
+
+@pytest.mark.parametrize("iw_samples", [1, 3])
+def test_two_ranks_evaluate_alternate_batches_whose_sums_add_up_to_one_process_s_bound(iw_samples):
+    x = data().test.data.float() / 255
+    batches = [slice(0, 3), slice(3, 6), slice(6, 8)]
+    own_sums, calls = [], []
+    for rank in (0, 1):
+        ev, model = evaluation()
+        ev.dist = OneRankOfTwo(rank)
+        objective = ev.objective
+        ev.objective = lambda *args, **kwargs: calls.append(rank) or objective(*args, **kwargs)
+        ev.evaluate(step=0, iw_samples=iw_samples, batch_size=3 * iw_samples)
+        own_sums.append(ev.dist.own)
+    assert calls == [0, 0, 1]  # batches 0 and 2 on rank 0, batch 1 on rank 1, each once
+    nll, recon, kl, iw = ((own_sums[0] + own_sums[1]) / 8).tolist()
+    want = expected(model, x, batches, k=iw_samples)
+    assert nll == pytest.approx(want["nll"], rel=1e-5)
+    assert recon == pytest.approx(want["recon"], rel=1e-5)
+    assert kl == pytest.approx(want["kl"], rel=1e-5)
+    assert iw == pytest.approx(want["iw_nll"] if iw_samples > 1 else want["nll"], rel=1e-5)  # K = 1: the bound
 
 
 def test_the_importance_weighted_bound_uses_k_samples_per_image_in_batches_of_images_times_k():

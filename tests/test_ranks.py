@@ -150,6 +150,21 @@ def test_two_ranks_train_like_one_process_on_the_same_global_batch_and_seed(runs
 
 
 @pytest.mark.slow
+def test_two_ranks_share_an_evaluation_batch_by_batch_and_record_the_bound_one_process_gets(tmp_path, shared_data):
+    flags = ("--dataset", "binarized-mnist", "--data-dir", str(shared_data / "binarized_mnist"), *TINY_MODEL_FLAGS,
+             "--quiet", "--steps", "1", "--eval-every", "1000", "--eval-images", "3000")  # 3 batches a split, at step 0
+    for run, extra in (("ranks", ("--ranks", "2")), ("one", ("--threads", "1"))):
+        subprocess.run([sys.executable, "-m", "drawstudio", "train", "--run", str(tmp_path / run), *flags, *extra],
+                       cwd=REPO, env=drawstudio_env(), timeout=TIMEOUT, check=True, capture_output=True)
+    shared, alone = records(tmp_path / "ranks", "eval"), records(tmp_path / "one", "eval")
+    assert [(r["split"], r["images"]) for r in shared] == [(r["split"], r["images"]) for r in alone] == [
+        ("test", 3000), ("valid", 3000)]
+    for mine, theirs in zip(shared, alone):
+        for key in ("nll", "recon", "kl"):
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-9), key
+
+
+@pytest.mark.slow
 def test_rank_zero_alone_writes_the_run_once_and_the_threads_asked_for_stay_the_runs(runs):
     for run in (runs.ranks_first, runs.one_first):
         assert [r["step"] for r in records(run, "train")] == list(range(1, runs.stopped_at + 1))

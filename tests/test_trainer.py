@@ -239,7 +239,9 @@ def test_importance_weighted_bound_of_each_image_uses_only_that_image_s_samples(
     images = trainer.eval_set("test").images[:3].clone()
     images[1], images[2] = 0.0, 1.0
     k = 5
-    bound, _, _, iw = trainer.evaluation.bounds(images, None, k, torch.Generator().manual_seed(0))
+    c = trainer.config.model
+    noise = torch.randn(c.T, 3 * k, c.z_size, generator=torch.Generator().manual_seed(0))
+    bound, _, _, iw = trainer.evaluation.bounds(images, None, k, noise)
     (repeated, out), = seen
     assert repeated.shape[0] == 3 * k
     for b in range(3):

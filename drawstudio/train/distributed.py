@@ -45,13 +45,21 @@ class DistInfo:
         per_rank = len(indices) // self.world_size
         return indices[self.rank * per_rank:(self.rank + 1) * per_rank]
 
-    def average(self, values: Tensor) -> Tensor:
-        """The mean of `values` over all ranks (every rank must call this at the same step)."""
+    def takes(self, item: int) -> bool:
+        """Whether this rank does the `item`-th of a list of work items shared out in turn."""
+        return item % self.world_size == self.rank
+
+    def total(self, values: Tensor) -> Tensor:
+        """The sum of `values` over all ranks (every rank must call this at the same step)."""
         if not self.active:
             return values
         values = values.clone()
         torch_dist.all_reduce(values)
-        return values / self.world_size
+        return values
+
+    def average(self, values: Tensor) -> Tensor:
+        """The mean of `values` over all ranks (every rank must call this at the same step)."""
+        return self.total(values) / self.world_size if self.active else values
 
     def any_rank(self, flag: bool) -> bool:
         """Whether `flag` is set on any rank (every rank must call this at the same step). A stop

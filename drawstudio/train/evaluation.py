@@ -3,7 +3,9 @@ snapshots of fixed images and fixed prior noise that the studio and the history 
 
 Evaluation draws from its own seeded generators, never the training RNG, so evaluating
 does not change how training continues, and every evaluation of a run sees the same images
-(binarised once) with the same noise.
+(binarised once) with the same noise. The ranks of a distributed run share an evaluation's
+batches out between them and add up their sums, so it takes a rank's share of the time and
+gives the number one process would.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from drawstudio.data.base import ImageData, ImageSet
 from drawstudio.data.batches import to_model_input
 from drawstudio.errors import ConfigError
 from drawstudio.model.likelihood import importance_weighted_nll
+from drawstudio.train.distributed import DistInfo
 from drawstudio.train.memory import memory_guard
 from drawstudio.train.objective import Objective
 from drawstudio.train.snapshot import Attention, Snapshot, to_numpy
@@ -34,15 +37,17 @@ class EvalSet:
 
 
 class Evaluation:
-    """A run's evaluations: `objective` (the path the run trains with, unwrapped) on `data`."""
+    """A run's evaluations: `objective` (the path the run trains with, unwrapped) on `data`, by
+    every rank of `dist` together (each must call `evaluate` at the same step)."""
 
     def __init__(self, objective: Objective, config: RunConfig, data: ImageData, binarize: str,
-                 device: torch.device):
+                 device: torch.device, dist: DistInfo | None = None):
         self.objective = objective
         self.config = config
         self.data = data
         self.binarize = binarize
         self.device = device
+        self.dist = dist or DistInfo()
         self._eval_sets: dict[str, EvalSet] = {}
 
     def split(self, name: str) -> ImageSet:
@@ -74,16 +79,21 @@ class Evaluation:
         chosen = eval_subset(total, count, self.config.train.seed)
         generator = torch.Generator(self.device).manual_seed(self.config.train.seed + EVAL_SEED_OFFSET)
         per_batch = max(1, batch_size // iw_samples)
-        sums = torch.zeros(4, dtype=torch.float64)
+        c = self.config.model
+        sums = torch.zeros(4, dtype=torch.float64, device=self.dist.device)
         start = time.perf_counter()
-        for first in range(0, count, per_batch):
+        for item, first in enumerate(range(0, count, per_batch)):
             batch = chosen[first:first + per_batch].to(self.device)
+            # every rank draws every batch's noise, so that a batch's noise is the same whichever rank evaluates it
+            noise = torch.randn(c.T, iw_samples * len(batch), c.z_size, device=self.device, generator=generator)
+            if not self.dist.takes(item):
+                continue
             x = data.images[batch]
             labels = None if data.labels is None else data.labels[batch]
             with memory_guard(f"evaluation in batches of {per_batch} x {iw_samples} samples"):
-                bound, recon, kl, iw = self.bounds(x, labels, iw_samples, generator)
-            sums += torch.stack([bound.sum(), recon.sum(), kl.sum(), iw.sum()]).double().cpu()
-        bound, recon, kl, iw = (sums / count).tolist()
+                bound, recon, kl, iw = self.bounds(x, labels, iw_samples, noise)
+            sums += torch.stack([bound.sum(), recon.sum(), kl.sum(), iw.sum()]).double().to(sums.device)
+        bound, recon, kl, iw = (self.dist.total(sums).cpu() / count).tolist()
         record: dict[str, Any] = {
             "kind": "eval", "split": split, "step": step, "nll": bound, "recon": recon, "kl": kl,
             "images": count, "seconds": round(time.perf_counter() - start, 3),
@@ -94,13 +104,12 @@ class Evaluation:
             record.update(iw_nll=iw, iw_samples=iw_samples)
         return record
 
-    def bounds(self, x: Tensor, labels: Tensor | None, k: int, generator: torch.Generator
+    def bounds(self, x: Tensor, labels: Tensor | None, k: int, noise: Tensor
                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Per image: the bound, its reconstruction and KL parts, and the K-sample IW bound."""
-        c = self.config.model
+        """Per image: the bound, its reconstruction and KL parts, and the K-sample IW bound, for
+        `noise` (T, K·B, Z)."""
         repeated = x.repeat(k, 1, 1, 1)  # (K·B, C, H, W), sample k of image b at k·B + b
         repeated_labels = None if labels is None else labels.repeat(k)
-        noise = torch.randn(c.T, repeated.shape[0], c.z_size, device=self.device, generator=generator)
         out = self.objective(repeated, repeated_labels, noise, importance=k > 1)
         batch = x.shape[0]
         bound = out.loss.view(k, batch)

@@ -82,7 +82,7 @@ class Trainer:
             raise ConfigError(f"the model's sizes are impossible on {self.device} ({problem})") from None
         self.objective: nn.Module = Objective(self.model, train.fused)
         # the same pass as training, never wrapped for distribution or compiled
-        self.evaluation = Evaluation(self.objective, config, self.data, self.binarize, self.device)
+        self.evaluation = Evaluation(self.objective, config, self.data, self.binarize, self.device, self.dist)
         self._seed_per_rank(0)
         self.optimizer = torch.optim.Adam(
             [p for p in self.model.parameters() if p.requires_grad],
