@@ -123,9 +123,11 @@ def _draw(item, evaluated: list[dict], records: list[dict], parts: list[dict] | 
                                          labelOpts={"position": 0.65 - 0.08 * (index % 4), "color": (200, 120, 0)}))
     last = evaluated[-1] if evaluated else None
     per_step = last["epoch"] / last["step"] if last and last["step"] else 0.0
-    for part in (parts or [])[1:]:
+    for index, part in enumerate((parts or [])[1:]):
         item.addItem(pg.InfiniteLine(part["steps"][0] * per_step, angle=90, pen=pg.mkPen((90, 90, 90)),
-                                     label=f"part {part['part']}", labelOpts={"position": 0.75, "color": (90, 90, 90)}))
+                                     label=f"part {part['part']}",
+                                     # alternate rows: a short part puts two part lines close together
+                                     labelOpts={"position": 0.8 + 0.07 * (index % 2), "color": (90, 90, 90)}))
 
 
 def _change_label(change: dict) -> str:
