@@ -24,9 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drawstudio.bench.speed import train_flops_per_image  # noqa: E402
 from drawstudio.config import ModelConfig  # noqa: E402
 from drawstudio.model.draw import Draw  # noqa: E402
+from drawstudio.model.flops import train_flops_per_image  # noqa: E402
 from drawstudio.model.fused import fused_forward  # noqa: E402
 from drawstudio.system.devices import prepare  # noqa: E402
 

@@ -34,7 +34,7 @@ def test_parse_cases_reads_names_and_batches_and_refuses_anything_else():
             bench.parse_cases(bad)
 
 
-def test_table_reports_the_speed_up_the_processor_and_the_thread_rule():
+def test_table_reports_the_speed_up_the_processor_the_thread_rule_and_the_ranks_train_chooses():
     report = {
         "machine": {"device": "cpu (2 threads)", "torch": "2", "wait_policy": "OpenMP's default",
                     "thread_rule": "one per core other processes leave free",
@@ -44,7 +44,7 @@ def test_table_reports_the_speed_up_the_processor_and_the_thread_rule():
         "results": [{"case": "paper:128", "train_images_per_s": 300.0, "textbook_images_per_s": 120.0,
                      "speedup": 2.5, "train_gflops": 111.3, "mfu": 0.5565, "eval_images_per_s": 900.0,
                      "peak_memory_mb": 1500.0, "threads": 2, "ranks": 2, "ranks_images_per_s": 330.0,
-                     "ranks_speedup": 2.75, "faster": "ranks"},
+                     "ranks_speedup": 2.75, "faster": "ranks", "rule_ranks": 2},
                     {"case": "small:3", "train_images_per_s": 900.0, "textbook_images_per_s": 600.0,
                      "speedup": 1.5, "train_gflops": 50.0, "mfu": 0.25, "eval_images_per_s": 2000.0,
                      "peak_memory_mb": 800.0, "threads": 2, "ranks": 1, "ranks_images_per_s": 0.0,
@@ -54,8 +54,11 @@ def test_table_reports_the_speed_up_the_processor_and_the_thread_rule():
     text = bench.table(report)
     assert "Test CPU, 2 cores, avx2 fma (PyTorch kernels: AVX2)" in text
     assert "| paper:128 | 300.0 | 120.0 | 2.50x | 111.3 | 55.6% | 900.0 | 1500 MB | 2 | 2 × 1 thread: 330.0, 2.75x " \
-           "(faster) |" in text
-    assert "| small:3 | 900.0 | 600.0 | 1.50x | 50.0 | 25.0% | 2000.0 | 800 MB | 2 | not measured |" in text
+           "(faster); train chooses 2 ranks |" in text
+    assert ("| small:3 | 900.0 | 600.0 | 1.50x | 50.0 | 25.0% | 2000.0 | 800 MB | 2 | not measured; train chooses "
+            "one process |") in text
+    assert "ranks (`drawstudio train` without --ranks): one per free core where each rank's slice of a step " \
+           "carries ≥ 20 GFLOP, else one process" in text
     assert "one per core other processes leave free" in text and "OpenMP's default" in text
     assert "products: fp32" in text and "products: bf16 (--amp)" in bench.table({**report, "amp": True})
 
@@ -79,6 +82,7 @@ def test_bench_command_races_the_textbook_and_writes_its_report(tmp_path, capsys
     assert result["speedup"] == pytest.approx(result["train_images_per_s"] / result["textbook_images_per_s"])
     # bounded by the cores, not by the thread count now: the thread rule lowers that while other work runs
     assert result["textbook_images_per_s"] > 0 and 1 <= result["threads"] <= default_threads()
+    assert result["rule_ranks"] == 1  # T = 16 at batch 4: far too little work for ranks
 
 
 def test_data_parallel_ranks_run_together_and_report_images_per_second():

@@ -6,13 +6,10 @@ its own comparison: each case is trained with the project's defaults and with th
 textbook code (`drawstudio/bench/textbook.py`) on the same shapes, one after the other,
 each in a fresh process, and the speed-up is their ratio.
 
-Model FLOPs are counted from the layer shapes (matrix products only: every linear layer,
-the LSTM gate products and the attention filterbank products; elementwise work is not
-counted), and a training step is taken as 3× the forward pass (the backward does two
-products per forward product). Model FLOP utilisation (MFU) = achieved model FLOP/s ÷ the
-fp32 peak measured in the same run as the best of several large square matmuls. Each
-measurement runs in a fresh process, so its peak memory (max RSS on the CPU, allocator
-peak on CUDA) is its own.
+Model FLOPs are counted from the layer shapes (drawstudio/model/flops.py). Model FLOP
+utilisation (MFU) = achieved model FLOP/s ÷ the fp32 peak measured in the same run as the best
+of several large square matmuls. Each measurement runs in a fresh process, so its peak memory
+(max RSS on the CPU, allocator peak on CUDA) is its own.
 """
 
 from __future__ import annotations
@@ -33,6 +30,8 @@ import torch
 from drawstudio.bench.ranks import measure_ranks
 from drawstudio.config import ModelConfig
 from drawstudio.errors import ConfigError
+from drawstudio.model.flops import train_flops_per_image
+from drawstudio.system.ranks_rule import MIN_RANK_GFLOP, ranks_for
 from drawstudio.system.devices import describe, prepare, resolve_device
 
 CASES = {  # the configurations `bench` races against the textbook code by default
@@ -70,6 +69,7 @@ class Result:
     ranks_images_per_s: float = 0.0  # `ranks` processes of threads // ranks threads each, same global batch
     ranks_speedup: float = 0.0  # ranks_images_per_s / textbook_images_per_s
     faster: str = "threads"  # "threads" (one process) or "ranks"
+    rule_ranks: int = 1  # the processes `drawstudio train` chooses for this case here (system/ranks_rule.py)
 
 
 def parse_cases(text: str) -> list[Case]:
@@ -82,31 +82,6 @@ def parse_cases(text: str) -> list[Case]:
                               f"{', '.join(CASES)} and a positive batch, e.g. {DEFAULT_CASES}")
         cases.append(Case(name, int(batch)))
     return cases
-
-
-def forward_flops_per_image(c: ModelConfig) -> int:
-    """Matrix-product FLOPs (2 per multiply-add) of one image's forward pass over all T steps."""
-    linear = _linear_flops
-    step = linear(c.read_size + c.dec_size + c.num_classes, 4 * c.enc_size) + linear(c.enc_size, 4 * c.enc_size)
-    step += linear(c.enc_size, 2 * c.z_size)  # Q(z | h_enc)
-    step += linear(c.z_size + c.num_classes, 4 * c.dec_size) + linear(c.dec_size, 4 * c.dec_size)
-    step += linear(c.dec_size, c.write_size)
-    if c.attention:
-        h, w, ch = c.height, c.width, c.channels
-        step += 2 * linear(c.dec_size, 5)  # read and write attention parameters
-        n = c.read_n
-        step += 2 * (2 * ch) * (n * h * w + n * w * n)  # F_Y x F_Xᵀ for x and x̂
-        n = c.write_n
-        step += 2 * ch * (h * n * n + h * n * w)  # F_Yᵀ w F_X
-    return c.T * step
-
-
-def _linear_flops(n_in: int, n_out: int) -> int:
-    return 2 * n_in * n_out
-
-
-def train_flops_per_image(c: ModelConfig) -> int:
-    return 3 * forward_flops_per_image(c)
 
 
 def matmul_peak_gflops(device: torch.device, seconds: float = 3.0) -> float:
@@ -269,6 +244,7 @@ def run(cases: list[Case], steps: int = 10, device_name: str = "auto", compile_m
             result.ranks_images_per_s = measure_ranks(case.config, case.batch_size, threads, 1, steps, _timed, amp)
             result.ranks_speedup = result.ranks_images_per_s / textbook_ips
             result.faster = "ranks" if result.ranks_images_per_s > train_ips else "threads"
+        result.rule_ranks = ranks_for(threads, case.batch_size, train_flops_per_image(case.config) / 1e9)
         results.append(result)
     progress("sampling a 64-image animation ...")
     sample_seconds = in_child(_sample, cases[0].config, device_name, 64, max(steps, 5))
@@ -297,6 +273,8 @@ def table(report: dict[str, Any]) -> str:
         f"(PyTorch kernels: {processor['torch_cpu_capability']})",
         f"device: {machine['device']}, torch {machine['torch']}, {machine['wait_policy']}",
         f"threads: {machine['thread_rule']}",
+        f"ranks (`drawstudio train` without --ranks): one per free core where each rank's slice of a step "
+        f"carries ≥ {MIN_RANK_GFLOP:g} GFLOP, else one process",
         "products: " + ("bf16 (--amp), the rest fp32" if report.get("amp") else "fp32"),
         f"fp32 matmul peak {report['peak_gflops']:.1f} GFLOP/s measured now; "
         f"GFLOP per image per training step: {per_image}",
@@ -308,6 +286,8 @@ def table(report: dict[str, Any]) -> str:
     for r in report["results"]:
         ranks = (f"{r['ranks']} × 1 thread: {r['ranks_images_per_s']:.1f}, {r['ranks_speedup']:.2f}x"
                  + (" (faster)" if r["faster"] == "ranks" else "")) if r["ranks"] > 1 else "not measured"
+        chosen = r.get("rule_ranks", 1)
+        ranks += f"; train chooses {chosen} ranks" if chosen > 1 else "; train chooses one process"
         lines.append(f"| {r['case']} | {r['train_images_per_s']:.1f} | {r['textbook_images_per_s']:.1f} | "
                      f"{r['speedup']:.2f}x | {r['train_gflops']:.1f} | {r['mfu']:.1%} | "
                      f"{r['eval_images_per_s']:.1f} | {r['peak_memory_mb']:.0f} MB | {r['threads']} | {ranks} |")

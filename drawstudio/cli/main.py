@@ -26,12 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     if rest and args.command != "gui":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
-        if args.command == "train" and args.ranks != 1:
+        if args.command == "train" and args.ranks == 1:
+            return cmd_train(args)
+        if args.command == "train":
             from drawstudio.cli.ranks import launch
 
             return launch(args, sys.argv[1:] if argv is None else argv)
-        if args.command == "train":
-            return cmd_train(args)
         if args.command == "eval":
             return cmd_eval(args)
         if args.command == "sample":

@@ -14,6 +14,7 @@ from pathlib import Path
 from drawstudio.cli.usage import OneLineParser
 from drawstudio.config import BINARIZE_MODES, LIKELIHOODS
 from drawstudio.settings_help import CLASSIFIER_STEPS, SETTINGS, TENSORBOARD_DIR, default_words, help_for
+from drawstudio.system.ranks_rule import MIN_RANK_GFLOP
 from drawstudio.version import version
 
 DESCRIPTION = "Train, evaluate and sample DRAW from the command line (the studio's twin)."
@@ -138,10 +139,13 @@ def add_train_training(group: argparse._ArgumentGroup) -> None:
     _setting(group, "--ema-decay", "ema_decay", type=float, metavar="D")
     _setting(group, "--device", "device")
     _setting(group, "--threads", "threads", type=int, metavar="N")
-    group.add_argument("--ranks", type=int, default=1, metavar="N",
+    group.add_argument("--ranks", type=int, default=None, metavar="N",
                        help="train in N processes on this machine's CPU, each on its slice of every batch with "
                             "its share of the threads (the GPU stays unused; for GPUs or several machines use "
-                            "torchrun); a run resumes with any number (default: 1, one process)")
+                            "torchrun); a run resumes with any number (default: the ranks rule, one rank per "
+                            f"free core where each rank's slice of a step carries ≥ {MIN_RANK_GFLOP:g} GFLOP, "
+                            "such as the paper's model at batch 128, else one process; --threads, --compile or "
+                            "a GPU: one process)")
     _setting(group, "--seed", "seed", type=int)
     _setting(group, "--eval-every", "eval_every", type=int, metavar="N")
     _setting(group, "--eval-images", "eval_images", type=int, metavar="IMAGES")

@@ -1,10 +1,7 @@
 """`drawstudio train --ranks N`: data-parallel training in N processes on this machine's CPU,
-started and watched by this one, without torchrun.
-
-Why processes: on a 2-core machine one process of two threads trains the paper's model at
-166 images/s (batch 64), two processes of one thread on half the batch each at 206 together
-(a 2-rank gloo run: 190). The threads of one process wait for each other at every operation,
-processes only when the gradients are averaged.
+started and watched by this one, without torchrun; without --ranks, as many as the ranks rule
+chooses (drawstudio/system/ranks_rule.py: one process unless each rank's slice of a step is
+large enough for ranks to win, as for the paper's model at batch 128), with a line saying so.
 
 The ranks are this command again without --ranks, in torchrun's environment, so they train as
 under torchrun (`drawstudio.train.distributed`): the same global batch order, each rank its
@@ -27,9 +24,16 @@ import threading
 import time
 from typing import IO
 
-from drawstudio.cli.train import train_config
+import torch
+
+from drawstudio.cli.train import cmd_train, train_config
+from drawstudio.config import RunConfig
 from drawstudio.errors import ConfigError
-from drawstudio.system.threads import free_cores
+from drawstudio.model.draw import Draw
+from drawstudio.model.flops import train_flops_per_image
+from drawstudio.system.devices import resolve_device
+from drawstudio.system.ranks_rule import MIN_RANK_GFLOP, ranks_for
+from drawstudio.system.threads import default_threads, free_cores
 from drawstudio.train.distributed import RANK_THREADS_VARIABLE, check_batch_divides, free_port
 
 RANKS_FLAG = "--ranks"
@@ -38,23 +42,62 @@ STOP_GRACE_SECONDS = 10.0  # after a rank failed, how long the others have to ex
 
 
 def launch(args: argparse.Namespace, argv: list[str]) -> int:
-    """Train as `drawstudio ARGV` asks, in `args.ranks` processes; → the exit code. An impossible
-    setting raises ConfigError before any process starts."""
+    """Train as `drawstudio ARGV` asks: in `args.ranks` processes, or for no --ranks in as many as
+    the ranks rule chooses (one: this process trains); → the exit code. An impossible setting
+    raises ConfigError before any process starts."""
     ranks = args.ranks
-    if ranks < 1:
+    if ranks is not None and ranks < 1:
         raise ConfigError(f"--ranks {ranks} must be at least 1")
     if "WORLD_SIZE" in os.environ:
+        if ranks is None:  # a rank, or a process of torchrun's: it trains
+            return cmd_train(args)
         raise ConfigError("--ranks starts processes of its own: under torchrun leave it out "
                           "(torchrun's --nproc-per-node says how many)")
-    config, _, _ = train_config(args)  # the settings checked here, once, rather than by every rank
+    settings = train_config(args)  # checked here, once, rather than by every rank
+    config = settings[0]
+    if ranks is None:
+        ranks, threads, why = automatic(config)
+    else:
+        threads, why = 0, ""
+    if ranks == 1:
+        if why:
+            print(why, file=sys.stderr)
+        return cmd_train(args, settings)
     if config.train.device.startswith("cuda"):
         raise ConfigError(f"--ranks trains on the CPU, not on device={config.train.device!r}; for one process "
                           "per GPU use torchrun --nproc-per-node N -m drawstudio train ...")
     check_batch_divides(config.train.batch_size, ranks)
-    threads = threads_per_rank(config.train.threads, ranks)
-    print(f"training on {ranks} ranks of {threads} thread{'' if threads == 1 else 's'} each (gloo)",
+    threads = threads or threads_per_rank(config.train.threads, ranks)
+    print(f"training on {ranks} ranks of {threads} thread{'' if threads == 1 else 's'} each (gloo){why}",
           file=sys.stderr)
     return run_ranks([sys.executable, "-m", "drawstudio", *without_ranks(argv)], ranks, threads)
+
+
+def automatic(config: RunConfig) -> tuple[int, int, str]:
+    """The ranks rule (drawstudio/system/ranks_rule.py) for a run left to it: → its ranks, each
+    rank's threads, and why, for the line that reports the choice ("" where nothing needs saying:
+    the rule does not apply, or the model's step is too small for ranks on any number of cores).
+    It applies on the CPU, with the threads left to the thread rule and without torch.compile."""
+    train = config.train
+    if train.threads or train.compile or resolve_device(train.device).type != "cpu":
+        return 1, 0, ""
+    gflop = train_flops_per_image(config.model) / 1e9
+    if ranks_for(default_threads(), train.batch_size, gflop) == 1:
+        return 1, 0, ""
+    try:  # sizes no process can allocate are the trainer's error to report, not the rule's
+        with torch.device("meta"):
+            Draw(config.model)
+    except (RuntimeError, MemoryError):
+        return 1, 0, ""
+    free = free_cores()  # measured only where ranks could win: it takes a second
+    ranks = ranks_for(free, train.batch_size, gflop)
+    if ranks == 1:
+        return 1, 0, (f"training in one process: other processes keep {default_threads() - free} of the "
+                      f"{default_threads()} cores busy, and the ranks rule wants a free core for each rank")
+    images = train.batch_size // ranks
+    return ranks, free // ranks, (f": the ranks rule, one rank per free core while each rank's slice of a step "
+                                  f"carries at least {MIN_RANK_GFLOP:g} GFLOP (here {images} images × "
+                                  f"{gflop:.3f} = {images * gflop:.1f}); --ranks 1 trains in one process")
 
 
 def threads_per_rank(threads: int, ranks: int) -> int:

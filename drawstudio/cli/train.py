@@ -115,11 +115,13 @@ def train_config(args: argparse.Namespace) -> tuple[RunConfig, dict[str, Any], d
     return config, given, schedule_change
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace,
+              settings: tuple[RunConfig, dict[str, Any], dict[str, Any]] | None = None) -> int:
+    """Train in this process, with `settings` from `train_config(args)` where they are known."""
     from drawstudio.train.distributed import init_from_environment, leave_together, shutdown
     from drawstudio.train.trainer import Trainer
 
-    config, given, schedule_change = train_config(args)
+    config, given, schedule_change = settings or train_config(args)
     dist = init_from_environment(config.train.device, config.train.batch_size)
     trainer = None
     try:
