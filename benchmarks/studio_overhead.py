@@ -8,13 +8,16 @@ in a fresh run folder, so load from other processes on the machine hits all alik
 medians are reported:
   headless-main    the CLI's loop: Trainer.advance() on the main thread of a process of its own;
   headless-thread  the same loop on a background thread, as TrainingSession runs it, no GUI;
+  headless-ranks   where the ranks rule trains the config on ranks (drawstudio/train/rank_choice.py):
+                   `drawstudio train --ranks N`, timed by its own records;
   studio           the studio window training, visible and playing the drawing animation
                    throughout (the most the GUI does while training; --no-play leaves the
                    canvas on the finished drawing, redrawn as snapshots arrive); also the
                    CPU time its GUI thread used, a number the machine's load moves less.
 This process's main thread stays serial, as the studio app's does (drawstudio/system/threads.py,
 `serial_gui_thread`: otherwise OpenMP's workers of two threads exceed the cores and stop
-spinning, and training from a thread loses 40%). The studio is compared with both.
+spinning, and training from a thread loses 40%). The studio, which trains on ranks where the rule chooses them (its training thread rank 0,
+worker processes the others), is compared with each.
 Runs offscreen unless DISPLAY is set (e.g. under Xvfb).
 """
 
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -46,6 +50,8 @@ from drawstudio.config import ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from drawstudio.studio.app import configure_pyqtgraph  # noqa: E402
 from drawstudio.studio.main_window import MainWindow  # noqa: E402
 from drawstudio.system.threads import serial_gui_thread  # noqa: E402
+from drawstudio.train.metrics import read_metrics  # noqa: E402
+from drawstudio.train.rank_choice import automatic  # noqa: E402
 from drawstudio.train.trainer import Trainer  # noqa: E402
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -89,6 +95,24 @@ def headless_thread(config: RunConfig, run_dir: Path, warmup: int, steps: int) -
     return result[0]
 
 
+def headless_ranks(config: RunConfig, run_dir: Path, warmup: int, steps: int, ranks: int) -> float:
+    """`drawstudio train --ranks RANKS`, timed by its records: the wall time from the end of
+    step `warmup` to the end of step `warmup + steps`."""
+    run_config = RunConfig.from_dict(config.to_dict())
+    run_config.train.steps, run_config.train.log_every = warmup + steps, 1
+    config_path = run_dir.with_suffix(".json")
+    run_config.save(config_path)
+    subprocess.run([sys.executable, "-m", "drawstudio", "train", "--run", str(run_dir), "--config", str(config_path),
+                    "--ranks", str(ranks), "--quiet"], check=True)
+    at = {r["step"]: r["time"] for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train"}
+    return steps * config.train.batch_size / (at[warmup + steps] - at[warmup])
+
+
+def ranks_trained_on(run_dir: Path) -> int:
+    """The most ranks the run's logged steps were trained on."""
+    return max(r.get("ranks", 1) for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train")
+
+
 def wait_until(condition: Callable[[], bool], poll_ms: int = 20) -> None:
     """Run the Qt event loop until `condition` holds."""
     loop = QEventLoop()
@@ -99,10 +123,11 @@ def wait_until(condition: Callable[[], bool], poll_ms: int = 20) -> None:
     timer.stop()
 
 
-def studio(config: RunConfig, run_dir: Path, warmup: int, steps: int, settings: Path, play: bool
+def studio(config: RunConfig, run_dir: Path, warmup: int, steps: int, settings: Path, play: bool, ranks: int
            ) -> tuple[float, float, float]:
-    """Images per second with the studio visible (playing the drawing when `play`), its
-    longest event-loop stall (ms), and the CPU its GUI thread used (share of one core)."""
+    """Images per second with the studio visible (playing the drawing when `play`) and training
+    on `ranks` ranks (as the ranks rule chooses), its longest event-loop stall (ms), and the CPU
+    its GUI thread used (share of one core)."""
     window = MainWindow(QSettings(str(settings), QSettings.Format.IniFormat))
     window.show()
     if not window.open_run(run_dir, config):
@@ -110,7 +135,7 @@ def studio(config: RunConfig, run_dir: Path, warmup: int, steps: int, settings: 
     trainer = window.run.session.trainer
     meter = StallMeter(interval_ms=10)
     window.toggle_training()
-    wait_until(lambda: trainer.step >= warmup)
+    wait_until(lambda: trainer.step >= warmup and trainer.dist.world_size == ranks)  # the team gathers meanwhile
     first, start, gui_start = trainer.step, time.perf_counter(), time.thread_time()
     meter.start()
     window.timeline.set_playing(play)
@@ -141,7 +166,10 @@ def main() -> None:
     configure_pyqtgraph()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     config = make_config(args)
+    ranks, _, _ = automatic(config)
     phases = {"headless-main": headless_process, "headless-thread": headless_thread}
+    if ranks > 1:
+        phases["headless-ranks"] = lambda *run: headless_ranks(*run, ranks=ranks)
     rates: dict[str, list[float]] = {name: [] for name in (*phases, "studio")}
     stalls: list[float] = []
     gui_shares: list[float] = []
@@ -150,7 +178,8 @@ def main() -> None:
             for name, phase in phases.items():
                 rates[name].append(phase(config, Path(tmp) / f"{name}-{repeat}", args.warmup, args.steps))
             rate, stall, gui_share = studio(config, Path(tmp) / f"studio-{repeat}", args.warmup, args.steps,
-                                            Path(tmp) / "settings.ini", play=not args.no_play)
+                                            Path(tmp) / "settings.ini", play=not args.no_play, ranks=ranks)
+            assert ranks_trained_on(Path(tmp) / f"studio-{repeat}") == ranks
             rates["studio"].append(rate)
             stalls.append(stall)
             gui_shares.append(gui_share)
@@ -161,7 +190,7 @@ def main() -> None:
     result = {
         "config": {"T": args.T, "hidden": args.hidden, "z": args.z, "batch_size": args.batch_size,
                    "steps": args.steps, "repeats": args.repeats, "platform": QApplication.platformName(),
-                   "playing": not args.no_play},
+                   "playing": not args.no_play, "ranks": ranks},
         "images_per_s": medians,
         "studio_fraction": {name: medians["studio"] / medians[name] for name in phases},
         "max_stall_ms": max(stalls),
@@ -172,7 +201,8 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"platform {result['config']['platform']}, T={args.T}, hidden {args.hidden}, batch {args.batch_size}, "
-          f"{args.steps} steps x {args.repeats} repeats (medians), animation {'off' if args.no_play else 'playing'}")
+          f"{args.steps} steps x {args.repeats} repeats (medians), animation {'off' if args.no_play else 'playing'}, "
+          f"the studio on {ranks} rank{'s' if ranks > 1 else ''} (the ranks rule)")
     for name, rate in medians.items():
         share = f"  (studio = {result['studio_fraction'][name]:.0%} of this)" if name in phases else ""
         print(f"{name:16s}{rate:8.1f} images/s{share}")

@@ -14,6 +14,7 @@ from drawstudio.cli import ranks as launcher
 from drawstudio.config import ModelConfig, RunConfig, TrainConfig
 from drawstudio.model.flops import forward_flops_per_image, train_flops_per_image
 from drawstudio.system.ranks_rule import MIN_RANK_GFLOP, ranks_for
+from drawstudio.train import rank_choice
 
 PAPER_GFLOP = 370_622_976 / 1e9  # one image's training step on the paper's model, counted below
 
@@ -75,13 +76,13 @@ def two_cores(monkeypatch):
             return self.free
 
     machine = Machine()
-    monkeypatch.setattr(launcher, "default_threads", lambda: 2)
-    monkeypatch.setattr(launcher, "free_cores", machine.free_cores)
+    monkeypatch.setattr(rank_choice, "default_threads", lambda: 2)
+    monkeypatch.setattr(rank_choice, "free_cores", machine.free_cores)
     return machine
 
 
 def test_the_rule_chooses_a_rank_per_free_core_and_says_why_with_the_slices_work(two_cores):
-    ranks, threads, why = launcher.automatic(paper_run(128))
+    ranks, threads, why = rank_choice.automatic(paper_run(128))
     assert (ranks, threads) == (2, 1)
     assert why == (": the ranks rule, one rank per free core while each rank's slice of a step carries at least "
                    "20 GFLOP (here 64 images × 0.371 = 23.7); --ranks 1 trains in one process")
@@ -89,15 +90,15 @@ def test_the_rule_chooses_a_rank_per_free_core_and_says_why_with_the_slices_work
 
 def test_on_a_busy_machine_the_rule_trains_in_one_process_and_says_what_took_the_cores(two_cores):
     two_cores.free = 1
-    assert launcher.automatic(paper_run(128)) == (1, 0, (
+    assert rank_choice.automatic(paper_run(128)) == (1, 0, (
         "training in one process: other processes keep 1 of the 2 cores busy, and the ranks rule wants a free "
         "core for each rank"))
 
 
 def test_four_free_cores_give_two_ranks_of_two_threads_where_four_slices_would_be_too_small(monkeypatch):
-    monkeypatch.setattr(launcher, "default_threads", lambda: 4)
-    monkeypatch.setattr(launcher, "free_cores", lambda: 4)
-    assert launcher.automatic(paper_run(128))[:2] == (2, 2)
+    monkeypatch.setattr(rank_choice, "default_threads", lambda: 4)
+    monkeypatch.setattr(rank_choice, "free_cores", lambda: 4)
+    assert rank_choice.automatic(paper_run(128))[:2] == (2, 2)
 
 
 @pytest.mark.parametrize("run", [
@@ -107,13 +108,13 @@ def test_four_free_cores_give_two_ranks_of_two_threads_where_four_slices_would_b
     paper_run(128, compile=True),
 ])
 def test_where_ranks_cannot_win_or_the_user_chose_the_rule_says_nothing_and_measures_nothing(two_cores, run):
-    assert launcher.automatic(run) == (1, 0, "")
+    assert rank_choice.automatic(run) == (1, 0, "")
     assert two_cores.measured == 0
 
 
 def test_a_gpu_run_is_left_to_one_process(two_cores, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert launcher.automatic(paper_run(128)) == (1, 0, "")
+    assert rank_choice.automatic(paper_run(128)) == (1, 0, "")
     assert two_cores.measured == 0
 
 
@@ -155,5 +156,5 @@ def test_a_rank_without_ranks_trains_itself_and_asks_no_rule(two_cores, tmp_path
 def test_sizes_no_process_can_allocate_are_left_to_the_trainers_error_without_a_look_at_the_cores(two_cores):
     huge = RunConfig(model=ModelConfig(enc_size=3_000_000_000, dec_size=3_000_000_000),
                      train=TrainConfig(dataset="mnist", batch_size=128))
-    assert launcher.automatic(huge) == (1, 0, "")
+    assert rank_choice.automatic(huge) == (1, 0, "")
     assert two_cores.measured == 0

@@ -4,6 +4,7 @@ from drawstudio.events import Event
 from drawstudio.train.session import SNAPSHOT_COST_RATIO, TrainingSession
 
 SNAPSHOT_SECONDS = 0.05
+ONE_PROCESS = (1, 0)  # (ranks, threads): a fake trainer has no config for the ranks rule to look at
 
 
 class SlowSnapshotTrainer:
@@ -30,7 +31,7 @@ class SlowSnapshotTrainer:
 
 
 def test_slow_snapshots_are_taken_less_often_than_asked_so_training_keeps_its_time():
-    session = TrainingSession(SlowSnapshotTrainer(), snapshot_interval=0.01)  # type: ignore[arg-type]
+    session = TrainingSession(SlowSnapshotTrainer(), snapshot_interval=0.01, ranks=ONE_PROCESS)  # type: ignore[arg-type]
     taken: list[object] = []
     session.snapshot_ready.connect(taken.append)
     session.start()
@@ -88,7 +89,7 @@ def test_slow_snapshots_are_throttled_to_the_cost_ratio_over_a_run(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(session_module, "time", clock)
     trainer = ClockedTrainer(clock, steps=200)
-    session = TrainingSession(trainer, snapshot_interval=1.0)  # type: ignore[arg-type]
+    session = TrainingSession(trainer, snapshot_interval=1.0, ranks=ONE_PROCESS)  # type: ignore[arg-type]
     taken: list[int] = []
     session.snapshot_ready.connect(taken.append)
     session.start()
@@ -122,7 +123,7 @@ def test_a_schedule_change_is_a_command_the_training_thread_runs_and_a_bad_one_i
     from drawstudio.errors import ConfigError
 
     trainer = RecordingTrainer()
-    session = TrainingSession(trainer, snapshot_interval=1e9)  # type: ignore[arg-type]
+    session = TrainingSession(trainer, snapshot_interval=1e9, ranks=ONE_PROCESS)  # type: ignore[arg-type]
     session.start()
     session.change_schedule(3e-4, 0.5, 10)
     with pytest.raises(ConfigError, match="lr_decay=1.5"):

@@ -11,6 +11,8 @@ from drawstudio.errors import ConfigError, NonFiniteError, RunDirError
 from drawstudio.events import Event
 from drawstudio.train.session import TrainingSession
 
+ONE_PROCESS = (1, 0)  # (ranks, threads): a fake trainer has no config for the ranks rule to look at
+
 
 class FakeTrainer:
     """A Trainer stand-in that notes every call; `errors` are raised by the next steps."""
@@ -69,6 +71,7 @@ def assert_no_more_steps(trainer: FakeTrainer) -> None:
 
 
 def session_for(trainer: FakeTrainer, **kwargs) -> tuple[TrainingSession, list, list, list]:
+    kwargs.setdefault("ranks", ONE_PROCESS)  # a fake trainer has no config for the ranks rule
     session = TrainingSession(trainer, snapshot_interval=kwargs.pop("snapshot_interval", 1e9), **kwargs)  # type: ignore[arg-type]
     states: list[str] = []
     errors: list[str] = []
@@ -290,7 +293,7 @@ def test_snapshots_while_running_come_at_the_interval_not_every_step():
 
 def test_the_default_snapshot_size_is_sixteen_reconstructions_and_sixteen_samples():
     trainer = FakeTrainer()
-    session = TrainingSession(trainer)  # type: ignore[arg-type]
+    session = TrainingSession(trainer, ranks=ONE_PROCESS)  # type: ignore[arg-type]
     session.snapshot_now()
     assert trainer.named("snapshot") == [("snapshot", 16, 16, None, 0)]
     assert session.snapshot_wait == 1.0

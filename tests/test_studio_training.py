@@ -269,3 +269,17 @@ def test_colour_images_are_drawn_in_colour(studio, qtbot, tmp_path, tiny_config)
         assert ((pixels >> 16) & 255 != (pixels >> 8) & 255).any()  # red differs from green somewhere
     studio.exports.gif(tmp_path / "colour.gif")
     assert (tmp_path / "colour.gif").stat().st_size > 0
+
+
+def test_where_the_ranks_rule_chooses_ranks_the_studio_trains_on_them_and_says_so(
+        studio, qtbot, tmp_path, tiny_config, monkeypatch):
+    from test_rank_team import workers
+
+    monkeypatch.setattr(states, "automatic", lambda config: (2, 1, ": the rule's reason"))
+    tiny_config.train.log_every = 5
+    open_and_train(studio, qtbot, tmp_path / "run", tiny_config)
+    qtbot.waitUntil(lambda: studio.status.labels["device"].text() == "cpu (2 processes of 1 thread each)",
+                    timeout=WAIT_MS)
+    assert len(workers()) == 1
+    studio.close_run()
+    assert not workers() and not studio.last_error

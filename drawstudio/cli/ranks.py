@@ -1,6 +1,6 @@
 """`drawstudio train --ranks N`: data-parallel training in N processes on this machine's CPU,
 started and watched by this one, without torchrun; without --ranks, as many as the ranks rule
-chooses (drawstudio/system/ranks_rule.py: one process unless each rank's slice of a step is
+chooses (drawstudio/train/rank_choice.py: one process unless each rank's slice of a step is
 large enough for ranks to win, as for the paper's model at batch 128), with a line saying so.
 
 The ranks are this command again without --ranks, in torchrun's environment, so they train as
@@ -24,17 +24,11 @@ import threading
 import time
 from typing import IO
 
-import torch
-
 from drawstudio.cli.train import cmd_train, train_config
-from drawstudio.config import RunConfig
 from drawstudio.errors import ConfigError
-from drawstudio.model.draw import Draw
-from drawstudio.model.flops import train_flops_per_image
-from drawstudio.system.devices import resolve_device
-from drawstudio.system.ranks_rule import MIN_RANK_GFLOP, ranks_for
-from drawstudio.system.threads import default_threads, free_cores
-from drawstudio.train.distributed import RANK_THREADS_VARIABLE, check_batch_divides, free_port
+from drawstudio.system.threads import free_cores
+from drawstudio.train.distributed import check_batch_divides, free_port, rank_environment
+from drawstudio.train.rank_choice import automatic
 
 RANKS_FLAG = "--ranks"
 POLL_SECONDS = 0.1  # how often the ranks are looked at
@@ -73,33 +67,6 @@ def launch(args: argparse.Namespace, argv: list[str]) -> int:
     return run_ranks([sys.executable, "-m", "drawstudio", *without_ranks(argv)], ranks, threads)
 
 
-def automatic(config: RunConfig) -> tuple[int, int, str]:
-    """The ranks rule (drawstudio/system/ranks_rule.py) for a run left to it: → its ranks, each
-    rank's threads, and why, for the line that reports the choice ("" where nothing needs saying:
-    the rule does not apply, or the model's step is too small for ranks on any number of cores).
-    It applies on the CPU, with the threads left to the thread rule and without torch.compile."""
-    train = config.train
-    if train.threads or train.compile or resolve_device(train.device).type != "cpu":
-        return 1, 0, ""
-    gflop = train_flops_per_image(config.model) / 1e9
-    if ranks_for(default_threads(), train.batch_size, gflop) == 1:
-        return 1, 0, ""
-    try:  # sizes no process can allocate are the trainer's error to report, not the rule's
-        with torch.device("meta"):
-            Draw(config.model)
-    except (RuntimeError, MemoryError):
-        return 1, 0, ""
-    free = free_cores()  # measured only where ranks could win: it takes a second
-    ranks = ranks_for(free, train.batch_size, gflop)
-    if ranks == 1:
-        return 1, 0, (f"training in one process: other processes keep {default_threads() - free} of the "
-                      f"{default_threads()} cores busy, and the ranks rule wants a free core for each rank")
-    images = train.batch_size // ranks
-    return ranks, free // ranks, (f": the ranks rule, one rank per free core while each rank's slice of a step "
-                                  f"carries at least {MIN_RANK_GFLOP:g} GFLOP (here {images} images × "
-                                  f"{gflop:.3f} = {images * gflop:.1f}); --ranks 1 trains in one process")
-
-
 def threads_per_rank(threads: int, ranks: int) -> int:
     """Each rank's share of the threads asked for or, for 0, of the cores other processes leave
     free now; at least one."""
@@ -134,7 +101,7 @@ def run_ranks(command: list[str], ranks: int, threads: int) -> int:
         port = free_port()
         for rank in range(ranks):
             quiet = subprocess.DEVNULL if rank else None
-            process = subprocess.Popen(command, env=_rank_environment(rank, ranks, threads, port), stdout=quiet,
+            process = subprocess.Popen(command, env=rank_environment(rank, ranks, threads, port), stdout=quiet,
                                        stderr=subprocess.PIPE if rank else None, text=True, errors="replace")
             processes.append(process)
             if process.stderr is not None:
@@ -192,13 +159,6 @@ def _send(processes: list[subprocess.Popen], signum: int) -> None:
     for process in processes:
         if process.poll() is None:
             process.send_signal(signum)
-
-
-def _rank_environment(rank: int, ranks: int, threads: int, port: int) -> dict[str, str]:
-    """torchrun's variables, the rank's thread share, and no GPU, so that device=auto means the CPU."""
-    return dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                WORLD_SIZE=str(ranks), LOCAL_WORLD_SIZE=str(ranks), OMP_NUM_THREADS=str(threads),
-                CUDA_VISIBLE_DEVICES="", **{RANK_THREADS_VARIABLE: str(threads)})
 
 
 def _pass_on(stream: IO[str], prefix: str) -> threading.Thread:

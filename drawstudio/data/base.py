@@ -14,6 +14,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from drawstudio.errors import ConfigError
+
 
 class ImageSet(Protocol):
     """A split: indexable by a batch of indices (composed sets may build images on demand)."""
@@ -66,3 +68,18 @@ class ImageData:
     @property
     def num_classes(self) -> int:
         return 0 if self.classes is None else len(self.classes)
+
+    def check_trainable(self, shape: tuple[int, int, int], num_classes: int, batch_size: int) -> None:
+        """Raise ConfigError unless a model for (C, H, W) `shape` images and `num_classes` labels
+        (0: unconditional) can train on this data at `batch_size`."""
+        if tuple(self.shape) != shape:
+            raise ConfigError(
+                f"dataset {self.name!r} has {'x'.join(map(str, self.shape))} images "
+                f"(channels x height x width); the model is set up for {'x'.join(map(str, shape))}"
+            )
+        if num_classes and self.num_classes != num_classes:
+            have = self.num_classes or "no"
+            raise ConfigError(f"num_classes={num_classes}: dataset {self.name!r} has {have} class labels")
+        if batch_size > len(self.train):
+            raise ConfigError(f"batch_size={batch_size} is larger than the {len(self.train)} training images "
+                              f"of {self.name!r}")

@@ -106,6 +106,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def rank_environment(rank: int, ranks: int, threads: int, port: int) -> dict[str, str]:
+    """A rank's environment: torchrun's variables, its thread share, and no GPU, so that
+    device=auto means the CPU."""
+    return dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                WORLD_SIZE=str(ranks), LOCAL_WORLD_SIZE=str(ranks), OMP_NUM_THREADS=str(threads),
+                CUDA_VISIBLE_DEVICES="", **{RANK_THREADS_VARIABLE: str(threads)})
+
+
 def check_batch_divides(batch_size: int, world_size: int) -> None:
     """Every rank trains on an equal slice of the global batch."""
     if batch_size % world_size:

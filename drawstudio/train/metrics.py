@@ -1,7 +1,8 @@
 """The run's append-only `metrics.jsonl`: one JSON object per line, each with a "kind".
 
 kinds: "train" (one per logged step), "eval", "schedule" (a learning-rate change),
-"resume" (training restarted from the checkpoint at "step"), "checkpoint", "nonfinite".
+"resume" (training restarted from the checkpoint at "step"), "checkpoint", "nonfinite",
+"ranks" (a studio's training went on from "step" on "ranks" processes of "threads" threads, "why").
 
 A kill can leave a torn last line; the writer starts a fresh line before appending and
 the reader skips lines that do not parse. Steps logged after the last checkpoint and

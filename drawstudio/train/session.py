@@ -7,6 +7,12 @@ States: idle → running ⇄ paused → stopped; "finished" when the run reaches
 A non-finite loss pauses instead, so the learning rate can be lowered and training
 continued; so does a run directory that cannot be written (disk full, read-only, deleted):
 the progress since the last checkpoint stays in memory until a save succeeds.
+
+While it runs, it trains on as many data-parallel ranks as the ranks rule chooses (one process,
+unless each rank's slice of a step is large enough for ranks to win): this thread is rank 0 and
+worker processes the others (drawstudio/train/rank_team.py). They gather while rank 0 trains
+alone and leave whenever training stops running; when one fails, the user is told and rank 0
+trains on alone.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Callable
 from drawstudio.config import validate_schedule
 from drawstudio.errors import DrawStudioError, NonFiniteError, RunDirError
 from drawstudio.events import Event
+from drawstudio.train.rank_choice import automatic
+from drawstudio.train.rank_team import RankTeam, TeamError
 from drawstudio.train.run_state import RunState
 from drawstudio.train.snapshot import Snapshot
 from drawstudio.train.trainer import Trainer
@@ -31,8 +39,13 @@ SNAPSHOT_COST_RATIO = 20
 
 
 class TrainingSession:
-    def __init__(self, trainer: Trainer, snapshot_interval: float = 1.0, snapshot_size: tuple[int, int] = (16, 16)):
+    def __init__(self, trainer: Trainer, snapshot_interval: float = 1.0, snapshot_size: tuple[int, int] = (16, 16),
+                 ranks: tuple[int, int] | None = None):
         self.trainer = trainer
+        # (ranks, threads per rank) to train on while running; None: as the ranks rule chooses
+        self.ranks = ranks
+        self._team: RankTeam | None = None
+        self._team_chosen = False
         self.snapshot_interval = snapshot_interval  # seconds between snapshots while running
         self.snapshot_size = snapshot_size  # (reconstructions, samples)
         self.sample_labels: list[int] | None = None
@@ -97,7 +110,7 @@ class TrainingSession:
         self._post(self._checkpoint)
 
     def request_eval(self) -> None:
-        self._post(lambda: self.trainer.evaluate("test", self.trainer.config.train.eval_images))
+        self._post(self._evaluate)
 
     def set_sample_labels(self, labels: list[int] | None) -> None:
         def apply() -> None:
@@ -184,8 +197,12 @@ class TrainingSession:
     def _one_step(self) -> None:
         single = self._single_steps > 0
         self._single_steps = max(0, self._single_steps - 1)
+        team = None if single else self._running_team()
         try:
-            self.trainer.advance()
+            if team is None:
+                self.trainer.advance()
+            else:
+                self._with_team(team.advance)
         except (NonFiniteError, RunDirError) as error:
             # The reason goes first: whoever sees the pause (a queued GUI slot) finds it already there.
             self.error.emit(str(error))
@@ -196,6 +213,32 @@ class TrainingSession:
         if self.trainer.finished and self.state == RUNNING:
             self._snapshot_due = True
             self._set_state(FINISHED)
+
+    def _running_team(self) -> RankTeam | None:
+        """The ranks to train the next running step on, gathering: None for one process."""
+        if not self._team_chosen:
+            self._team_chosen = True
+            ranks, threads, why = (*self.ranks, "") if self.ranks is not None else automatic(self.trainer.config)
+            if ranks > 1:
+                self._team = RankTeam(self.trainer, ranks, threads, why.removeprefix(": "))
+        if self._team is not None:
+            self._with_team(self._team.gather)
+        return self._team
+
+    def _with_team(self, work: Callable[[], None]) -> None:
+        """Do the team's `work`; when the team fails, tell the user and train on alone."""
+        try:
+            work()
+        except TeamError as error:
+            self._team = None
+            self.error.emit(str(error))
+
+    def _evaluate(self) -> None:
+        images = self.trainer.config.train.eval_images
+        if self._team is None:
+            self.trainer.evaluate("test", images)
+        else:
+            self._with_team(lambda: self._team.evaluate(images))
 
     def _take_snapshot(self) -> None:
         self._snapshot_due = False
@@ -220,6 +263,8 @@ class TrainingSession:
         self._snapshot_due = True
 
     def _set_state(self, state: str) -> None:
+        if state != RUNNING and self._team is not None and self._team.gathering:
+            self._with_team(self._team.dissolve)  # nothing waits for rank 0 while it does not run
         if state != self.state:
             self.state = state
             self.state_changed.emit(state)

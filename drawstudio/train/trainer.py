@@ -69,7 +69,7 @@ class Trainer:
             train.dataset, train.data_dir, image_size=shape[1:], channels=shape[0], download=download,
             progress=progress,
         )
-        self._check_data_fits(shape)
+        self.data.check_trainable(shape, config.model.num_classes, train.batch_size)
         self.binarize = effective_binarize(self.data, train.binarize)
         self.sampler = EpochSampler(len(self.data.train), train.batch_size, train.seed)
         self.data_generator = torch.Generator().manual_seed(train.seed)
@@ -147,22 +147,6 @@ class Trainer:
             # an earlier session logged steps but died before its first checkpoint: they are
             # lost and will be logged again, so readers must drop them
             self.record({"kind": "resume", "step": 0, "checkpoint": None})
-
-    def _check_data_fits(self, shape: tuple[int, int, int]) -> None:
-        if tuple(self.data.shape) != shape:
-            raise ConfigError(
-                f"dataset {self.data.name!r} has {'x'.join(map(str, self.data.shape))} images "
-                f"(channels x height x width); the model is set up for {'x'.join(map(str, shape))}"
-            )
-        wanted = self.config.model.num_classes
-        if wanted and self.data.num_classes != wanted:
-            have = self.data.num_classes or "no"
-            raise ConfigError(f"num_classes={wanted}: dataset {self.data.name!r} has {have} class labels")
-        if self.config.train.batch_size > len(self.data.train):
-            raise ConfigError(
-                f"batch_size={self.config.train.batch_size} is larger than the {len(self.data.train)} "
-                f"training images of {self.data.name!r}"
-            )
 
     # ---- state --------------------------------------------------------------------
 
@@ -259,6 +243,23 @@ class Trainer:
             self._lock = None
         self.objective = self.evaluation.objective
 
+    # ---- ranks ---------------------------------------------------------------------
+
+    def join_ranks(self, dist: DistInfo) -> None:
+        """Train from the next step on as rank `dist.rank` of the process group `dist` describes,
+        which every rank joins with the same state (drawstudio/train/rank_team.py)."""
+        self.dist = self.evaluation.dist = dist
+        self.threads = ThreadGovernor(dist.threads or self.config.train.threads)
+        self._seed_per_rank(self.step)
+        self.objective = dist.wrap(self.evaluation.objective)
+
+    def leave_ranks(self) -> None:
+        """Train in this process alone again. The distributed wrapper is dropped here, before the
+        process group is destroyed (see `close`)."""
+        self.objective = self.evaluation.objective
+        self.dist = self.evaluation.dist = DistInfo()
+        self.threads = ThreadGovernor(self.config.train.threads)
+
     # ---- schedule -----------------------------------------------------------------
 
     def change_schedule(self, lr: float | None = None, decay: float | None = None, every: int | None = None) -> None:
@@ -292,11 +293,12 @@ class Trainer:
         labels = self.data.train.labels(indices) if self.config.model.num_classes else None
         return x, None if labels is None else labels.to(self.device)
 
-    def train_step(self) -> dict[str, Any] | None:
-        """One optimiser step. Returns the metrics record when this step is logged.
-        Raises NonFiniteError, leaving weights and optimiser state untouched."""
+    def train_step(self, lr: float | None = None) -> dict[str, Any] | None:
+        """One optimiser step, at the rate `lr` (None: this trainer's own schedule). Returns the
+        metrics record when this step is logged. Raises NonFiniteError, leaving weights and
+        optimiser state untouched."""
         self.threads.adjust()
-        lr = self.lr
+        lr = self.lr if lr is None else lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         start = time.perf_counter()
@@ -343,13 +345,13 @@ class Trainer:
         self.record(record)
         return record
 
-    def advance(self) -> None:
-        """One step plus whatever falls due after it: the periodic test NLL, the autosave,
-        and the final checkpoint when the run reaches its step count."""
+    def advance(self, lr: float | None = None) -> None:
+        """One step (at the rate `lr`, as `train_step`) plus whatever falls due after it: the
+        periodic test NLL, the autosave, and the final checkpoint when the run reaches its step count."""
         every = self.config.train.eval_every
         if every and self.step == 0:  # the untrained model's bound starts the curve
             self._periodic_eval()
-        self.train_step()
+        self.train_step(lr)
         if self.history is not None:
             self.history.after_step(self.step, lambda: self.snapshot(*HISTORY_SIZE))
         if every and self.step % every == 0:
