@@ -217,3 +217,15 @@ def test_eval_reports_the_split_and_the_iw_bound_it_was_asked_for(tmp_path, shar
         assert reported[key] == pytest.approx(direct[key], rel=1e-6), key
     test_split = open_run(run).evaluate("test", 40, iw_samples=3, log=False)
     assert reported["nll"] != pytest.approx(test_split["nll"], rel=1e-6)  # another split's images
+
+
+def test_train_names_the_split_of_each_evaluation_it_prints(tmp_path, run_kind_data, capsys):
+    from run_kinds import train_argv
+
+    from drawstudio.cli.main import main
+
+    assert main([*train_argv("binarized", run_kind_data, tmp_path / "run"), "--eval-every", "2"]) == 0
+    printed = capsys.readouterr()
+    lines = [line for line in (printed.out + printed.err).splitlines() if "NLL bound" in line]
+    assert [line.split(" NLL bound")[0] for line in lines] == ["step 0: test", "step 0: valid", "step 2: test",
+                                                               "step 2: valid"]

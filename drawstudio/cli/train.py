@@ -201,7 +201,7 @@ def _train_loop(trainer: Any, quiet: bool) -> int:
     def show(record: dict[str, Any]) -> None:
         if record["kind"] == "eval":
             last_eval.update(record)
-            bar.write(f"step {record['step']}: test NLL bound {record['nll']:.2f} nats "
+            bar.write(f"step {record['step']}: {record.get('split', 'test')} NLL bound {record['nll']:.2f} nats "
                       f"(recon {record['recon']:.2f} + KL {record['kl']:.2f})")
         elif record["kind"] == "train":
             bar.set_postfix(loss=f"{record['loss']:.2f}", kl=f"{record['kl']:.1f}",
