@@ -132,7 +132,7 @@ def test_a_worker_that_cannot_load_the_data_is_reported_and_rank_0_trains_alone(
     watched.session.start()
     wait_until(lambda: watched.errors, "the failure to be reported")
     [error] = watched.errors
-    assert error.startswith("rank 1 of 2 could not start (exit code 1: drawstudio rank 1: error: ")
+    assert error.startswith("rank 1 of 2 ended before joining (exit code 1: drawstudio rank 1: error: ")
     assert str(tmp_path / "moved") in error and error.endswith("training goes on in this process alone")
     reported_at = team_trainer.step
     wait_until(lambda: watched.trained_on(1, reported_at), "a step in one process")
@@ -152,3 +152,23 @@ def test_workers_that_cannot_be_started_are_reported_and_rank_0_trains_alone(tea
     assert error.endswith("training goes on in this process alone")
     watched.stop()
     assert not watched.of_kind("ranks")
+
+
+def test_an_error_of_rank_0_alone_mid_step_sends_the_workers_away_at_once_and_pauses_with_it(team_trainer):
+    from drawstudio.errors import RunDirError
+
+    watched = Watched(team_trainer, ranks=(2, 1))
+    watched.session.start()
+    wait_until(lambda: watched.of_kind("ranks"), "the team")
+    objective = team_trainer.evaluation.objective  # inside the distributed wrapper
+
+    def fail_once(*_args, **_kwargs):
+        del objective.forward
+        raise RunDirError("rank 0's own problem")  # while the worker waits in the gradients' averaging
+
+    objective.forward = fail_once
+    started = time.monotonic()
+    wait_until(lambda: watched.session.state == "paused" and not workers(), "the pause")
+    assert time.monotonic() - started < 30  # not the collectives' timeout
+    assert watched.errors == ["rank 0's own problem"]
+    watched.stop()

@@ -221,6 +221,20 @@ def test_extending_a_finished_run_to_a_step_it_has_reached_leaves_it_finished():
     assert states == ["running", "finished", "stopped"]
 
 
+def test_moving_a_running_runs_end_to_the_step_it_has_reached_finishes_it():
+    trainer = FakeTrainer()
+    session, states, _, _ = session_for(trainer)
+    session.start()
+    wait_until(lambda: trainer.step > 5)
+    session.pause()
+    wait_until(lambda: session.state == "paused")
+    session.resume()
+    session.extend(trainer.step)  # the end where training stands, while it runs
+    wait_until(lambda: session.state == "finished")
+    session.stop()
+    assert states[-2:] == ["finished", "stopped"]
+
+
 def test_commands_before_the_start_apply_at_once_on_the_calling_thread():
     trainer = FakeTrainer()
     session, states, errors, _ = session_for(trainer)

@@ -461,6 +461,22 @@ def test_a_non_finite_gradient_under_a_finite_loss_is_named_as_the_gradient():
     assert str(raised.value).startswith(f"step 0: the gradient is not finite (loss {loss}, gradient norm inf);")
 
 
+def test_a_step_another_rank_found_non_finite_is_skipped_here_too_and_named_so():
+    from drawstudio.train.distributed import DistInfo
+
+    class AnotherRankFoundNonFinite(DistInfo):
+        def any_rank(self, flag: bool) -> bool:
+            return True
+
+    trainer = Trainer(config(), None, data=synthetic())
+    trainer.dist = AnotherRankFoundNonFinite()
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    with pytest.raises(NonFiniteError, match="^step 0: the loss of another rank is not finite "):
+        trainer.train_step()
+    assert trainer.step == 0
+    assert all(torch.equal(a, p) for a, p in zip(before, trainer.model.parameters()))
+
+
 def test_the_time_spent_is_the_sum_of_the_logged_steps_and_each_line_has_a_wall_clock_time():
     import time
 

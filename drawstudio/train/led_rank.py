@@ -53,7 +53,7 @@ def follow(rank: int, ranks: int, threads: int, store: torch_dist.Store) -> None
                 try:
                     trainer.advance(lr)
                 except NonFiniteError:
-                    pass  # rank 0 met the same averaged gradient: it skips the step too, and pauses
+                    pass  # every rank skips the step (the check is collective), and rank 0 pauses
             elif command == EVALUATE:
                 trainer.evaluate("test", int(images))
             elif command == LEAVE:

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as torch_dist
 from torch import nn
 
-from drawstudio.errors import DrawStudioError
+from drawstudio.errors import DrawStudioError, NonFiniteError
 from drawstudio.train.distributed import DistInfo, check_batch_divides, rank_environment
 from drawstudio.train.trainer import Trainer
 
@@ -102,7 +102,7 @@ class RankTeam:
         for worker in self._workers:
             if worker.exited:
                 self._abandon()
-                raise TeamError(f"rank {worker.rank} of {self.ranks} could not start ({worker.failure()}); "
+                raise TeamError(f"rank {worker.rank} of {self.ranks} ended before joining ({worker.failure()}); "
                                 "training goes on in this process alone")
         assert self._store is not None
         if not self._store.check([ready_key(worker.rank) for worker in self._workers]):
@@ -167,9 +167,10 @@ class RankTeam:
         user's error, a bug) dissolves the team too, and is raised as it is."""
         try:
             yield
-        except DrawStudioError:
-            if torch_dist.is_initialized() and not self.joined:  # failed in joining
-                self._abandon()
+        except NonFiniteError:  # every rank met it at the same point (the trainer's check is collective)
+            raise
+        except DrawStudioError:  # rank 0's own (a full disk, memory): the workers may be mid-collective
+            self._abandon()
             raise
         except Exception as error:
             dead = [worker for worker in self._workers if worker.exits_within(DEATH_WAIT_SECONDS)]
@@ -189,9 +190,8 @@ class RankTeam:
         self._stop_workers(at_once=True)
 
     def _leave_group(self) -> None:
-        if self.joined:
-            self.trainer.leave_ranks()
-            self.joined = False
+        self.trainer.leave_ranks()  # also after a join that failed halfway
+        self.joined = False
         gc.collect()  # the distributed wrapper, whose reducer holds the group: freed before the group
         if torch_dist.is_initialized():
             torch_dist.destroy_process_group()

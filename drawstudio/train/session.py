@@ -130,6 +130,8 @@ class TrainingSession:
             self.trainer.config.train.steps = steps
             if self.state == FINISHED and not self.trainer.finished:
                 self._set_state(PAUSED)
+            elif self.state == RUNNING and self.trainer.finished:  # an end moved to where it stands
+                self._set_state(FINISHED)
 
         self._post(apply)
 
@@ -201,8 +203,8 @@ class TrainingSession:
         try:
             if team is None:
                 self.trainer.advance()
-            else:
-                self._with_team(team.advance)
+            elif not self._with_team(team.advance) and self.trainer.finished:
+                self.trainer.save_checkpoint()  # the last step's own save went with the team
         except (NonFiniteError, RunDirError) as error:
             # The reason goes first: whoever sees the pause (a queued GUI slot) finds it already there.
             self.error.emit(str(error))
@@ -225,13 +227,16 @@ class TrainingSession:
             self._with_team(self._team.gather)
         return self._team
 
-    def _with_team(self, work: Callable[[], None]) -> None:
-        """Do the team's `work`; when the team fails, tell the user and train on alone."""
+    def _with_team(self, work: Callable[[], None]) -> bool:
+        """Do the team's `work`; when the team fails, tell the user and train on alone. → whether
+        the work was done."""
         try:
             work()
         except TeamError as error:
             self._team = None
             self.error.emit(str(error))
+            return False
+        return True
 
     def _evaluate(self) -> None:
         images = self.trainer.config.train.eval_images

@@ -313,12 +313,14 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], clip)
         stats = torch.cat([torch.stack([bound.detach(), out.recon.detach().mean(), grad_norm]),
                            out.kl.detach().mean(0)])
-        if not bool(torch.isfinite(stats[:3]).all()):  # the one host sync of a step
+        finite = bool(torch.isfinite(stats[:3]).all())  # the one host sync of a step
+        if self.dist.any_rank(not finite):  # every rank skips the step, or their weights would part
             self.optimizer.zero_grad(set_to_none=True)
             values = stats[:3].tolist()
             self.record({"kind": "nonfinite", "step": self.step, "loss": values[0], "grad_norm": values[2]})
+            what = "loss" if not math.isfinite(values[0]) else "gradient" if not finite else "loss of another rank"
             raise NonFiniteError(
-                f"step {self.step}: the {'loss' if not math.isfinite(values[0]) else 'gradient'} is not finite "
+                f"step {self.step}: the {what} is not finite "
                 f"(loss {values[0]}, gradient norm {values[2]}); the weights were not updated. "
                 "Lower the learning rate and continue."
             )
