@@ -57,7 +57,7 @@ def follow(rank: int, ranks: int, threads: int, store: torch_dist.Store) -> None
             elif command == EVALUATE:
                 trainer.evaluate("test", int(images))
             elif command == LEAVE:
-                weight_spread(trainer.model)
+                weight_spread(trainer.model)  # its part of the check rank 0 reports on
                 break
             else:
                 raise RuntimeError(f"unknown command {command} from rank 0")
